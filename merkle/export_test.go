@@ -1,0 +1,10 @@
+package merkle
+
+// abandon drops a Log as a killed process would: the lock is released, the
+// journal is not compacted.
+func Abandon(l *Log) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	releaseLock(l.lock)
+}

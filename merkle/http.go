@@ -1,0 +1,191 @@
+package merkle
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// maxProofParam bounds numeric query parameters; sizes are further bounded
+// by the current checkpoint.
+const maxProofParam = 1 << 63
+
+// Handler serves the log read-only over HTTP. Only these paths exist:
+//
+//	GET /checkpoint                      text/plain; charset=utf-8, Cache-Control: no-cache
+//	GET /tile/<L>/<N>[.p/<W>]            application/octet-stream, immutable
+//	GET /tile/entries/<N>[.p/<W>]        application/octet-stream, immutable
+//	GET /proof/inclusion?index=I&size=S  text/plain: one base64 hash per line
+//	GET /proof/consistency?from=A&to=B   text/plain: one base64 hash per line
+//	GET /proof/bundle?index=I            text/plain: a c2sp.org/tlog-proof@v1
+//	                                     against the current checkpoint
+//
+// Tile paths must be canonical and covered by the current checkpoint, so a
+// resource is only served once its content is final; everything else in
+// the directory (journal, lock, a neighbouring payload store) is never
+// reachable. Proof parameters are canonical decimals; bad ones get 400 with
+// the reason, sizes beyond the checkpoint get 404.
+//
+// Mount it under a prefix with [http.StripPrefix].
+func (l *Log) Handler() http.Handler { return &handler{l} }
+
+type handler struct{ l *Log }
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		httpError(w, http.StatusMethodNotAllowed, "only GET and HEAD")
+		return
+	}
+	p := strings.TrimPrefix(r.URL.Path, "/")
+	switch {
+	case p == CheckpointPath:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(h.l.Checkpoint())
+	case strings.HasPrefix(p, "tile/"):
+		h.serveTile(w, p)
+	case p == "proof/inclusion" || p == "proof/consistency" || p == "proof/bundle":
+		h.serveProof(w, r, p)
+	default:
+		httpError(w, http.StatusNotFound, "not found")
+	}
+}
+
+func (h *handler) serveTile(w http.ResponseWriter, p string) {
+	tp, err := ParseTilePath(p)
+	if err != nil {
+		httpError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	size := h.l.Size()
+	if !tp.covered(size) {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("%s is not part of the tree at size %d", p, size))
+		return
+	}
+	var data []byte
+	if tp.Entries {
+		data, err = h.bundle(tp, size)
+	} else {
+		data, err = h.hashTile(tp, size)
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "couldn't read tile")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.Write(data)
+}
+
+func (h *handler) hashTile(tp TilePath, _ uint64) ([]byte, error) { return h.l.tr.load(tp) }
+
+func (h *handler) bundle(tp TilePath, _ uint64) ([]byte, error) { return h.l.tr.loadBundle(tp) }
+
+func (h *handler) serveProof(w http.ResponseWriter, r *http.Request, p string) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "malformed query string")
+		return
+	}
+	size := h.l.Size()
+	var hashes [][]byte
+	switch p {
+	case "proof/inclusion":
+		idx, err1 := uintParam(q, "index", false)
+		sz, err2 := uintParam(q, "size", false)
+		if err := errors.Join(err1, err2); err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if idx >= sz {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("index %d must be below size %d", idx, sz))
+			return
+		}
+		if sz > size {
+			httpError(w, http.StatusNotFound, fmt.Sprintf("size %d is beyond the checkpoint size %d", sz, size))
+			return
+		}
+		hashes, err = h.l.InclusionProof(r.Context(), idx, sz)
+	case "proof/consistency":
+		from, err1 := uintParam(q, "from", false)
+		to, err2 := uintParam(q, "to", false)
+		if err := errors.Join(err1, err2); err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if from > to {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("from %d must not exceed to %d", from, to))
+			return
+		}
+		if to > size {
+			httpError(w, http.StatusNotFound, fmt.Sprintf("to %d is beyond the checkpoint size %d", to, size))
+			return
+		}
+		hashes, err = h.l.ConsistencyProof(r.Context(), from, to)
+	case "proof/bundle":
+		idx, err := uintParam(q, "index", false)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		pr, err := h.l.ProofBundle(r.Context(), idx)
+		if errors.Is(err, ErrOutOfRange) {
+			httpError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		if err != nil {
+			httpError(w, http.StatusInternalServerError, "couldn't build proof")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(pr.Encode())
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "couldn't build proof")
+		return
+	}
+	var b bytes.Buffer
+	for _, hh := range hashes {
+		b.WriteString(base64.StdEncoding.EncodeToString(hh))
+		b.WriteByte('\n')
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	// A proof between two sizes never changes once both are published.
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Write(b.Bytes())
+}
+
+func uintParam(q url.Values, name string, optional bool) (uint64, error) {
+	vs, ok := q[name]
+	if !ok {
+		if optional {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("missing parameter %q", name)
+	}
+	if len(vs) != 1 {
+		return 0, fmt.Errorf("parameter %q given %d times", name, len(vs))
+	}
+	n, err := parseDecimal(vs[0])
+	if err != nil || n >= maxProofParam {
+		return 0, fmt.Errorf("parameter %q: %q is not a canonical decimal below 2^63", name, vs[0])
+	}
+	return n, nil
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}

@@ -1,0 +1,400 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// maxSeq bounds seq (and every other integer in an envelope) so that JSON
+// numbers stay exact in every implementation: seq < 2^53.
+const maxSeq = 1<<53 - 1
+
+// timeLayout is the one accepted form of envelope times: RFC 3339, UTC,
+// second precision.
+const timeLayout = "2006-01-02T15:04:05Z"
+
+// b64 is strict unpadded base64url: no padding, no stray bits.
+var b64 = base64.RawURLEncoding.Strict()
+
+// DecodeEnvelope parses and checks one log entry. It accepts exactly the
+// bytes [Envelope.Canonical] produces for a structurally valid envelope,
+// signature included, and rejects anything else with an [*EntryError]:
+//
+//   - longer than [MaxEntrySize]: [ErrTooLarge];
+//   - not JSON, trailing data, unknown or duplicate keys, wrong JSON types:
+//     [ErrMalformed];
+//   - valid JSON that is not byte-for-byte its canonical re-encoding
+//     (member order, whitespace, escapes, explicit defaults such as
+//     "pii":false or null): [ErrNotCanonical];
+//   - structural rules of [Envelope.Validate]: [ErrMalformed].
+//
+// It does not verify the signature or the record values against a schema;
+// see [Verify] and [RecordType.Validate].
+func DecodeEnvelope(b []byte) (*Envelope, error) {
+	if len(b) > MaxEntrySize {
+		return nil, entryErr(ErrTooLarge, "", "%d bytes, limit %d", len(b), MaxEntrySize)
+	}
+	if !utf8.Valid(b) {
+		return nil, entryErr(ErrMalformed, "", "invalid UTF-8")
+	}
+	env := new(Envelope)
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(env); err != nil {
+		return nil, jsonErr(err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, entryErr(ErrMalformed, "", "trailing data after the envelope")
+	}
+	canon, err := env.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(canon, b) {
+		// Tell duplicate keys (which encoding/json silently merges) apart
+		// from mere non-canonical form.
+		if _, err := CanonicalJSON(b); err != nil {
+			return nil, err
+		}
+		i := 0
+		for i < len(b) && i < len(canon) && b[i] == canon[i] {
+			i++
+		}
+		return nil, entryErr(ErrNotCanonical, "", "differs from its canonical encoding at byte %d", i)
+	}
+	if env.Sig == "" {
+		return nil, entryErr(ErrMalformed, "sig", "missing")
+	}
+	if err := env.Validate(); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+func jsonErr(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return entryErr(ErrMalformed, te.Field, "JSON %s where %s expected", te.Value, te.Type)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return entryErr(ErrMalformed, "", "invalid JSON at byte %d: %v", se.Offset, se)
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return entryErr(ErrMalformed, strings.Trim(f, `"`), "unknown field")
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return entryErr(ErrMalformed, "", "truncated JSON")
+	}
+	return entryErr(ErrMalformed, "", "couldn't decode JSON: %v", err)
+}
+
+// Validate checks the structural rules of an envelope, without the
+// signature (which may be empty) and without any schema: version, kind and
+// body, seq range, time form, identifier and digest forms. Errors are
+// [*EntryError]s matching [ErrMalformed].
+func (env *Envelope) Validate() error {
+	if env.V != 1 {
+		return entryErr(ErrMalformed, "v", "unsupported version %d", env.V)
+	}
+	if err := checkID("department", env.Department); err != nil {
+		return err
+	}
+	if env.Seq < 1 || env.Seq > maxSeq {
+		return entryErr(ErrMalformed, "seq", "%d outside [1, 2^53)", env.Seq)
+	}
+	if err := checkTime("time", env.Time); err != nil {
+		return err
+	}
+	if !validKeyID(env.KeyID) {
+		return entryErr(ErrMalformed, "key_id", "%q is not 16 lowercase hex digits", env.KeyID)
+	}
+	if env.Sig != "" {
+		if raw, err := b64.DecodeString(env.Sig); err != nil || len(raw) != 64 {
+			return entryErr(ErrMalformed, "sig", "not a base64url Ed25519 signature")
+		}
+	}
+	bodies := map[Kind]bool{
+		KindRecordChange:  env.Change != nil,
+		KindGrant:         env.Grant != nil,
+		KindRevoke:        env.Revoke != nil,
+		KindAccess:        env.Access != nil,
+		KindDepartmentKey: env.Key != nil,
+		KindSchema:        env.Schema != nil,
+	}
+	if _, ok := bodies[env.Kind]; !ok {
+		return entryErr(ErrMalformed, "kind", "unknown kind %q", env.Kind)
+	}
+	for k, set := range bodies {
+		if set && k != env.Kind {
+			return entryErr(ErrMalformed, bodyName(k), "body not allowed in a %s entry", env.Kind)
+		}
+	}
+	if !bodies[env.Kind] {
+		return entryErr(ErrMalformed, bodyName(env.Kind), "missing body for a %s entry", env.Kind)
+	}
+	switch env.Kind {
+	case KindRecordChange:
+		return validateChange(env.Change)
+	case KindGrant:
+		return validateGrant(env.Grant)
+	case KindRevoke:
+		return validateRevoke(env.Revoke)
+	case KindAccess:
+		return validateAccess(env.Access)
+	case KindDepartmentKey:
+		return validateKeyBody(env.Key)
+	default:
+		if err := validateRecordType(&env.Schema.RecordType); err != nil {
+			return &EntryError{Part: "schema.record_type", Reason: err.Error(), Err: ErrMalformed}
+		}
+		return nil
+	}
+}
+
+func bodyName(k Kind) string {
+	switch k {
+	case KindRecordChange:
+		return "change"
+	case KindDepartmentKey:
+		return "key"
+	}
+	return string(k)
+}
+
+func validateChange(c *RecordChange) error {
+	if !validTypeName(c.Type) {
+		return entryErr(ErrMalformed, "change.type", "invalid record type name %q", c.Type)
+	}
+	if c.SchemaVersion < 1 {
+		return entryErr(ErrMalformed, "change.schema_version", "must be ≥ 1")
+	}
+	if !validDigest(c.Record) {
+		return entryErr(ErrMalformed, "change.record", "not a 43-character base64url reference")
+	}
+	switch c.Op {
+	case OpUpsert:
+		if len(c.Digests) == 0 {
+			return entryErr(ErrMalformed, "change.digests", "an upsert needs at least one field digest")
+		}
+	case OpDelete:
+		if len(c.Digests) != 0 {
+			return entryErr(ErrMalformed, "change.digests", "a delete carries no digests")
+		}
+	default:
+		return entryErr(ErrMalformed, "change.op", "unknown op %q", c.Op)
+	}
+	for name, d := range c.Digests {
+		if !validFieldName(name) {
+			return entryErr(ErrMalformed, "change.digests", "invalid field name %q", name)
+		}
+		if !validDigest(d) {
+			return entryErr(ErrMalformed, "change.digests."+name, "not a 43-character base64url SHA-256 digest")
+		}
+	}
+	return nil
+}
+
+func validateGrant(g *Grant) error {
+	if err := checkID("grant.consumer", g.Consumer); err != nil {
+		return err
+	}
+	if err := checkID("grant.purpose", g.Purpose); err != nil {
+		return err
+	}
+	if !validTypeName(g.Type) {
+		return entryErr(ErrMalformed, "grant.type", "invalid record type name %q", g.Type)
+	}
+	if len(g.Fields) == 0 {
+		return entryErr(ErrMalformed, "grant.fields", "empty")
+	}
+	if err := checkNames("grant.fields", g.Fields); err != nil {
+		return err
+	}
+	if g.Expires != "" {
+		if err := checkTime("grant.expires", g.Expires); err != nil {
+			return err
+		}
+	}
+	if g.Condition != "" && g.Condition != "subject" {
+		return entryErr(ErrMalformed, "grant.condition", "unknown condition %q", g.Condition)
+	}
+	return nil
+}
+
+func validateRevoke(r *Revoke) error {
+	if err := checkID("revoke.consumer", r.Consumer); err != nil {
+		return err
+	}
+	if err := checkID("revoke.purpose", r.Purpose); err != nil {
+		return err
+	}
+	if !validTypeName(r.Type) {
+		return entryErr(ErrMalformed, "revoke.type", "invalid record type name %q", r.Type)
+	}
+	return checkNames("revoke.fields", r.Fields)
+}
+
+func validateAccess(a *Access) error {
+	if err := checkID("access.consumer", a.Consumer); err != nil {
+		return err
+	}
+	if a.User == "" || len(a.User) > 256 {
+		return entryErr(ErrMalformed, "access.user", "must be 1 to 256 bytes")
+	}
+	if err := checkID("access.purpose", a.Purpose); err != nil {
+		return err
+	}
+	if len(a.CaseRef) > 256 || len(a.Query) > 256 {
+		return entryErr(ErrMalformed, "access", "case_ref and query are limited to 256 bytes")
+	}
+	for i, s := range a.Subjects {
+		if !validDigest(s) {
+			return entryErr(ErrMalformed, fmt.Sprintf("access.subjects[%d]", i), "not a subject tag")
+		}
+		if i > 0 && a.Subjects[i-1] >= s {
+			return entryErr(ErrMalformed, "access.subjects", "not sorted or has duplicates")
+		}
+	}
+	for i, it := range a.Disclosed {
+		part := fmt.Sprintf("access.disclosed[%d].fields", i)
+		if len(it.Fields) == 0 {
+			return entryErr(ErrMalformed, part, "empty")
+		}
+		if err := checkNames(part, it.Fields); err != nil {
+			return err
+		}
+	}
+	for i, d := range a.Denied {
+		part := fmt.Sprintf("access.denied[%d]", i)
+		if err := checkID(part+".department", d.Department); err != nil {
+			return err
+		}
+		if d.Type != "" && !validTypeName(d.Type) {
+			return entryErr(ErrMalformed, part+".type", "invalid record type name %q", d.Type)
+		}
+		if err := checkNames(part+".fields", d.Fields); err != nil {
+			return err
+		}
+		if err := checkID(part+".reason", d.Reason); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateKeyBody(k *DepartmentKey) error {
+	if err := checkID("key.department", k.Department); err != nil {
+		return err
+	}
+	if !validKeyID(k.KeyID) {
+		return entryErr(ErrMalformed, "key.key_id", "%q is not 16 lowercase hex digits", k.KeyID)
+	}
+	switch k.Action {
+	case KeyRegister, KeyRotate:
+		pub, err := b64.DecodeString(k.PublicKey)
+		if err != nil || len(pub) != 32 {
+			return entryErr(ErrMalformed, "key.public_key", "not a base64url Ed25519 public key")
+		}
+		if KeyID(pub) != k.KeyID {
+			return entryErr(ErrMalformed, "key.key_id", "does not match the public key (want %s)", KeyID(pub))
+		}
+	case KeyRevoke:
+		if k.PublicKey != "" {
+			return entryErr(ErrMalformed, "key.public_key", "must be empty for revoke")
+		}
+	default:
+		return entryErr(ErrMalformed, "key.action", "unknown action %q", k.Action)
+	}
+	return nil
+}
+
+func checkID(part, s string) error {
+	if !validID(s) {
+		return entryErr(ErrMalformed, part, "%q is not a lowercase identifier [a-z0-9-]{1,64}", s)
+	}
+	return nil
+}
+
+func checkTime(part, s string) error {
+	t, err := time.Parse(timeLayout, s)
+	if err != nil || t.Format(timeLayout) != s {
+		return entryErr(ErrMalformed, part, "%q is not an RFC 3339 UTC time with second precision", s)
+	}
+	return nil
+}
+
+// checkNames checks a list of field names: valid, sorted, unique.
+func checkNames(part string, names []string) error {
+	for i, n := range names {
+		if !validFieldName(n) {
+			return entryErr(ErrMalformed, part, "invalid field name %q", n)
+		}
+		if i > 0 && names[i-1] >= n {
+			return entryErr(ErrMalformed, part, "not sorted or has duplicates")
+		}
+	}
+	return nil
+}
+
+// validID: departments, purposes, reasons: [a-z0-9-]{1,64}.
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validTypeName: record type names follow the same rule as ids.
+func validTypeName(s string) bool { return validID(s) }
+
+// validFieldName: [a-z][a-z0-9_]{0,63}.
+func validFieldName(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validDigest: 43 characters of strict base64url, i.e. 32 bytes.
+func validDigest(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	var buf [33]byte
+	n, err := b64.Decode(buf[:], []byte(s))
+	return err == nil && n == 32
+}
+
+func validKeyID(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

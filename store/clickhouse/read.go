@@ -1,0 +1,366 @@
+package clickhouse
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/crossledger/crossledger/schema"
+	"github.com/crossledger/crossledger/store"
+)
+
+// records runs a query selecting recordCols and decodes the rows.
+func (s *Store) records(ctx context.Context, d *db, dept, query string, args ...any) ([]store.Record, error) {
+	rows, err := d.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Record
+	for rows.Next() {
+		var (
+			r                                  store.Record
+			key, op                            string
+			ver, schemaVersion                 uint64
+			erased                             uint8
+			names, types, vals, ords, subjects []string
+		)
+		if err := rows.Scan(&r.Type, &key, &r.Leaf, &ver, &r.Seq, &r.Ref, &schemaVersion, &op, &r.Time, &r.Digest, &erased,
+			&names, &types, &vals, &ords, &subjects); err != nil {
+			return nil, err
+		}
+		if r.Key, err = store.DecodeKey(key); err != nil {
+			return nil, err
+		}
+		r.Department = dept
+		r.SchemaVersion = uint32(schemaVersion)
+		r.Op = schema.Op(op)
+		r.Time = r.Time.UTC()
+		r.Erased = erased != 0
+		if len(names) != len(vals) || len(names) != len(types) {
+			return nil, fmt.Errorf("couldn't decode version at leaf %d: %d names, %d types, %d values", r.Leaf, len(names), len(types), len(vals))
+		}
+		if len(names) > 0 {
+			r.Values = make([]store.Value, len(names))
+			for i := range names {
+				r.Values[i] = store.Value{Name: names[i], Type: schema.FieldType(types[i]), Text: vals[i]}
+			}
+		}
+		if len(subjects) > 0 {
+			r.Subjects = subjects
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// versionsQuery selects every version of one record in leaf order, each
+// leaf's row with the highest ver (an erased copy beats the original).
+func versionsQuery(d *db) string {
+	return `SELECT ` + recordCols + ` FROM ` + d.t("versions") + ` WHERE type = ? AND key = ? ORDER BY leaf, ver DESC LIMIT 1 BY leaf`
+}
+
+// Current implements [store.Store.Current].
+func (s *Store) Current(ctx context.Context, department, recordType string, key []string) (store.Record, error) {
+	if err := s.check(); err != nil {
+		return store.Record{}, err
+	}
+	if err := store.ValidateKey(department, recordType, key); err != nil {
+		return store.Record{}, err
+	}
+	notFound := fmt.Errorf("clickhouse: couldn't find %s/%s %v: %w", department, recordType, key, store.ErrNotFound)
+	d, err := s.dept(ctx, department, false)
+	if err != nil {
+		return store.Record{}, err
+	}
+	if d == nil {
+		return store.Record{}, notFound
+	}
+	// The row with the highest ver is what FINAL would keep; reading it
+	// directly is several times faster than FINAL on 18.16.
+	rs, err := s.records(ctx, d, department, `SELECT `+recordCols+` FROM `+d.t("current")+
+		` WHERE type = ? AND key = ? ORDER BY ver DESC LIMIT 1`, recordType, store.EncodeKey(key))
+	if err != nil {
+		return store.Record{}, fmt.Errorf("clickhouse: couldn't read %s/%s %v: %w", department, recordType, key, err)
+	}
+	if len(rs) == 0 || rs[0].Op == schema.OpDelete {
+		return store.Record{}, notFound
+	}
+	return rs[0], nil
+}
+
+// ResolveRef implements [store.Store.ResolveRef].
+func (s *Store) ResolveRef(ctx context.Context, department, recordType, ref string) ([]string, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	notFound := fmt.Errorf("clickhouse: couldn't resolve %s/%s ref %q: %w", department, recordType, ref, store.ErrNotFound)
+	d, err := s.dept(ctx, department, false)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, notFound
+	}
+	rows, err := d.conn.Query(ctx, `SELECT key FROM `+d.t("current")+` WHERE type = ? AND ref = ? LIMIT 1`, recordType, ref)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: couldn't resolve %s/%s ref %q: %w", department, recordType, ref, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("clickhouse: couldn't resolve %s/%s ref %q: %w", department, recordType, ref, err)
+		}
+		return nil, notFound
+	}
+	var key string
+	if err := rows.Scan(&key); err != nil {
+		return nil, fmt.Errorf("clickhouse: couldn't resolve %s/%s ref %q: %w", department, recordType, ref, err)
+	}
+	return store.DecodeKey(key)
+}
+
+// History implements [store.Store.History].
+func (s *Store) History(ctx context.Context, department, recordType string, key []string) ([]store.Record, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := store.ValidateKey(department, recordType, key); err != nil {
+		return nil, err
+	}
+	notFound := fmt.Errorf("clickhouse: couldn't find %s/%s %v: %w", department, recordType, key, store.ErrNotFound)
+	d, err := s.dept(ctx, department, false)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, notFound
+	}
+	rs, err := s.records(ctx, d, department, versionsQuery(d), recordType, store.EncodeKey(key))
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: couldn't read history of %s/%s %v: %w", department, recordType, key, err)
+	}
+	if len(rs) == 0 {
+		return nil, notFound
+	}
+	return rs, nil
+}
+
+// List implements [store.Store.List]. Filters run in WHERE, after FINAL
+// has picked each record's current version.
+func (s *Store) List(ctx context.Context, department, recordType string, q store.ListQuery) (store.Page, error) {
+	if err := s.check(); err != nil {
+		return store.Page{}, err
+	}
+	after, err := store.ValidateListQuery(department, recordType, &q)
+	if err != nil {
+		return store.Page{}, err
+	}
+	d, err := s.dept(ctx, department, false)
+	if err != nil || d == nil {
+		return store.Page{}, err
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT ` + recordCols + ` FROM ` + d.t("current") + ` FINAL WHERE type = ? AND key > ? AND op = 'upsert'`)
+	args := []any{recordType, after}
+	for _, f := range q.Filters {
+		b.WriteString(` AND has(names, ?)`)
+		args = append(args, f.Field)
+		switch f.Op {
+		case store.Equal:
+			b.WriteString(` AND vals[indexOf(names, ?)] = ?`)
+			args = append(args, f.Field, f.Value)
+		case store.Prefix:
+			b.WriteString(` AND startsWith(vals[indexOf(names, ?)], ?)`)
+			args = append(args, f.Field, f.Value)
+		case store.Range:
+			col := "vals"
+			if store.NeedsOrderKey(f.Type) {
+				col = "ords"
+			}
+			for _, bound := range []struct{ v, op string }{{f.Min, ">="}, {f.Max, "<="}} {
+				if bound.v == "" {
+					continue
+				}
+				ord, err := store.OrderKey(f.Type, bound.v)
+				if err != nil {
+					return store.Page{}, fmt.Errorf("%w: filter on %q: %v", store.ErrInvalid, f.Field, err)
+				}
+				b.WriteString(` AND ` + col + `[indexOf(names, ?)] ` + bound.op + ` ?`)
+				args = append(args, f.Field, ord)
+			}
+		}
+	}
+	b.WriteString(` ORDER BY key LIMIT ?`)
+	args = append(args, q.Limit+1)
+	rs, err := s.records(ctx, d, department, b.String(), args...)
+	if err != nil {
+		return store.Page{}, fmt.Errorf("clickhouse: couldn't list %s/%s: %w", department, recordType, err)
+	}
+	var p store.Page
+	if len(rs) > q.Limit {
+		rs = rs[:q.Limit]
+		p.Next = store.EncodeCursor(store.EncodeKey(rs[len(rs)-1].Key))
+	}
+	p.Records = rs
+	return p, nil
+}
+
+// BySubject implements [store.Store.BySubject]: candidates from the
+// subjects index by primary key, kept if their current version still
+// carries the tag.
+func (s *Store) BySubject(ctx context.Context, department, tag string) ([]store.Record, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if !store.ValidDepartment(department) || tag == "" {
+		return nil, fmt.Errorf("%w: subject lookup needs a department and a tag", store.ErrInvalid)
+	}
+	d, err := s.dept(ctx, department, false)
+	if err != nil || d == nil {
+		return nil, err
+	}
+	// LIMIT 1 BY keeps each candidate's highest ver, as FINAL would; the
+	// conditions on the kept row are checked here, after that choice.
+	rs, err := s.records(ctx, d, department, `SELECT `+recordCols+` FROM `+d.t("current")+`
+		WHERE (type, key) IN (SELECT type, key FROM `+d.t("subjects")+` WHERE tag = ?)
+		ORDER BY type, key, ver DESC LIMIT 1 BY type, key`, tag)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: couldn't look up subject in %s: %w", department, err)
+	}
+	out := rs[:0]
+	for _, r := range rs {
+		if r.Op == schema.OpUpsert && slices.Contains(r.Subjects, tag) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) entryWhere(ctx context.Context, what, where string, args ...any) (store.EntryRef, error) {
+	if err := s.check(); err != nil {
+		return store.EntryRef{}, err
+	}
+	rows, err := s.ledger.conn.Query(ctx, `SELECT leaf, department, seq, kind, digest, time FROM `+s.ledger.t("entries")+
+		` WHERE `+where+` ORDER BY leaf LIMIT 1`, args...)
+	if err != nil {
+		return store.EntryRef{}, fmt.Errorf("clickhouse: couldn't read entry %s: %w", what, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return store.EntryRef{}, fmt.Errorf("clickhouse: couldn't read entry %s: %w", what, err)
+		}
+		return store.EntryRef{}, fmt.Errorf("clickhouse: couldn't find entry %s: %w", what, store.ErrNotFound)
+	}
+	var e store.EntryRef
+	var kind string
+	if err := rows.Scan(&e.Leaf, &e.Department, &e.Seq, &kind, &e.Digest, &e.Time); err != nil {
+		return store.EntryRef{}, fmt.Errorf("clickhouse: couldn't read entry %s: %w", what, err)
+	}
+	e.Kind = schema.Kind(kind)
+	e.Time = e.Time.UTC()
+	return e, nil
+}
+
+// Entry implements [store.Store.Entry].
+func (s *Store) Entry(ctx context.Context, leaf uint64) (store.EntryRef, error) {
+	return s.entryWhere(ctx, fmt.Sprintf("at leaf %d", leaf), `leaf = ?`, leaf)
+}
+
+// EntryBySeq implements [store.Store.EntryBySeq]. It scans entries (sorted
+// by leaf); receipts look entries up by leaf.
+func (s *Store) EntryBySeq(ctx context.Context, department string, seq uint64) (store.EntryRef, error) {
+	return s.entryWhere(ctx, fmt.Sprintf("%s seq %d", department, seq), `department = ? AND seq = ?`, department, seq)
+}
+
+// Permissions implements [store.Store.Permissions].
+func (s *Store) Permissions(ctx context.Context, q store.GrantQuery) ([]store.Permission, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := store.ValidateGrantQuery(q); err != nil {
+		return nil, err
+	}
+	query := `SELECT leaf, kind, owner, consumer, purpose, type, fields, expires, condition FROM ` + s.ledger.t("grants") + ` FINAL WHERE 1`
+	var args []any
+	for _, c := range []struct{ col, v string }{{"owner", q.Owner}, {"consumer", q.Consumer}, {"purpose", q.Purpose}, {"type", q.Type}} {
+		if c.v != "" {
+			query += ` AND ` + c.col + ` = ?`
+			args = append(args, c.v)
+		}
+	}
+	rows, err := s.ledger.conn.Query(ctx, query+` ORDER BY leaf`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: couldn't read grants: %w", err)
+	}
+	defer rows.Close()
+	var evs []store.GrantEvent
+	for rows.Next() {
+		var ev store.GrantEvent
+		var kind string
+		if err := rows.Scan(&ev.Leaf, &kind, &ev.Owner, &ev.Consumer, &ev.Purpose, &ev.Type, &ev.Fields, &ev.Expires, &ev.Condition); err != nil {
+			return nil, fmt.Errorf("clickhouse: couldn't read grants: %w", err)
+		}
+		ev.Kind = schema.Kind(kind)
+		evs = append(evs, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: couldn't read grants: %w", err)
+	}
+	return store.FoldGrants(evs, q.Now), nil
+}
+
+// Accesses implements [store.Store.Accesses].
+func (s *Store) Accesses(ctx context.Context, q store.AccessQuery) ([]store.AccessEvent, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := store.ValidateAccessQuery(&q); err != nil {
+		return nil, err
+	}
+	query := `SELECT leaf, department, seq, time, body FROM ` + s.ledger.t("access") + ` FINAL WHERE leaf >= ?`
+	args := []any{q.FromLeaf}
+	if q.Consumer != "" {
+		query += ` AND consumer = ?`
+		args = append(args, q.Consumer)
+	}
+	if !q.From.IsZero() {
+		query += ` AND time >= ?`
+		args = append(args, q.From)
+	}
+	if !q.To.IsZero() {
+		query += ` AND time < ?`
+		args = append(args, q.To)
+	}
+	if q.Subject != "" {
+		query += ` AND has(subjects, ?)`
+		args = append(args, q.Subject)
+	}
+	query += ` ORDER BY leaf LIMIT ?`
+	args = append(args, q.Limit)
+	rows, err := s.ledger.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: couldn't read access events: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AccessEvent
+	for rows.Next() {
+		var ev store.AccessEvent
+		var body string
+		if err := rows.Scan(&ev.Leaf, &ev.Department, &ev.Seq, &ev.Time, &body); err != nil {
+			return nil, fmt.Errorf("clickhouse: couldn't read access events: %w", err)
+		}
+		ev.Time = ev.Time.UTC()
+		if err := json.Unmarshal([]byte(body), &ev.Access); err != nil {
+			return nil, fmt.Errorf("clickhouse: couldn't decode access event at leaf %d: %w", ev.Leaf, err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: couldn't read access events: %w", err)
+	}
+	return out, nil
+}
