@@ -200,3 +200,16 @@ func demoGenesisText(ids []string) []byte {
 	}
 	return b.Bytes()
 }
+
+//go:embed demo/genesis.yaml demo/departments/*.yaml
+var demoAll embed.FS
+
+// DemoFS returns the embedded demo files: departments/*.yaml (one schema
+// file per demo department) and genesis.yaml.
+func DemoFS() fs.FS {
+	sub, err := fs.Sub(demoAll, "demo")
+	if err != nil {
+		panic(err) // "demo" is a valid, embedded path
+	}
+	return sub
+}

@@ -86,7 +86,7 @@ XML
 	log "starting ClickHouse on 127.0.0.1:$tcp (http $http)"
 	/usr/sbin/clickhouse-server --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
 	echo $! >"$dir/pid"
-	wait_for 60 "ClickHouse $(clickhouse-client --port "$tcp" -q 'SELECT version()' 2>/dev/null || true)" \
+	wait_for 60 "ClickHouse" \
 		clickhouse-client --host 127.0.0.1 --port "$tcp" -q 'SELECT 1' ||
 		{ tail -20 "$dir/log/err.log" "$dir/log/stdout.log" >&2 || true; die "ClickHouse did not start"; }
 	log "ClickHouse version: $(clickhouse-client --host 127.0.0.1 --port "$tcp" -q 'SELECT version()')"

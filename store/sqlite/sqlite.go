@@ -467,6 +467,15 @@ func (s *Store) EntryBySeq(ctx context.Context, department string, seq uint64) (
 
 const recordCols = `department, type, key, ref, leaf, seq, schema_version, op, time, digest, erased, fields, subjects`
 
+// qualified prefixes every column of a column list with a table alias.
+func qualified(alias, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i, p := range parts {
+		parts[i] = alias + "." + p
+	}
+	return strings.Join(parts, ", ")
+}
+
 func scanRecords(rows *sql.Rows) ([]store.Record, error) {
 	defer rows.Close()
 	var out []store.Record
@@ -622,9 +631,11 @@ func (s *Store) BySubject(ctx context.Context, department, tag string) ([]store.
 	if !store.ValidDepartment(department) || tag == "" {
 		return nil, fmt.Errorf("%w: subject lookup needs a department and a tag", store.ErrInvalid)
 	}
-	rs, err := s.records(ctx, `SELECT `+recordCols+` FROM current c WHERE EXISTS (
-		SELECT 1 FROM subjects s WHERE s.department = ? AND s.tag = ? AND s.type = c.type AND s.key = c.key)
-		AND c.department = ? AND c.op = 'upsert' ORDER BY c.type, c.key`, department, tag, department)
+	// Driven from the subjects index; CROSS JOIN keeps SQLite from
+	// choosing to scan current instead.
+	rs, err := s.records(ctx, `SELECT `+qualified("c", recordCols)+` FROM subjects s CROSS JOIN current c
+		ON c.department = s.department AND c.type = s.type AND c.key = s.key
+		WHERE s.department = ? AND s.tag = ? AND c.op = 'upsert' ORDER BY c.type, c.key`, department, tag)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: couldn't look up subject in %s: %w", department, err)
 	}

@@ -1,0 +1,33 @@
+# crossledger — see README.md.
+.PHONY: test build vet bench fuzz dev clean
+
+GO ?= go
+
+build:
+	$(GO) build -o crossledger ./cmd/crossledger
+
+# Installs (when absent) and starts ClickHouse, PostgreSQL and the broker on
+# 127.0.0.1, then runs go vet and go test -race ./... against them.
+test:
+	bash ops/testenv/run-tests.sh
+
+vet:
+	$(GO) vet ./...
+
+dev:
+	$(GO) run ./cmd/crossledger dev
+
+# Benchmarks of the hot paths; see docs/performance.md.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchtime=1s ./schema/ ./merkle/
+
+# Each fuzz target for FUZZTIME (default 60s).
+FUZZTIME ?= 60s
+fuzz:
+	@for t in FuzzDecodeEnvelope FuzzParseDisclosure FuzzLoadDepartment FuzzCitizenID FuzzCreditCode; do \
+		$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./schema/ || exit 1; done
+	@for t in FuzzDecodeProof FuzzParseCheckpoint FuzzParseTilePath; do \
+		$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./merkle/ || exit 1; done
+
+clean:
+	rm -f crossledger

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/schema"
+)
+
+func runKeygen(_ context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "keygen", "keygen (log --origin ORIGIN | department --id ID) [--out DIR]\n\n"+
+		"  log         a log key in signed-note format: ORIGIN.key (private, 0600) and ORIGIN.pub (verifier)\n"+
+		"  department  an Ed25519 department key: ID.key (base64url seed, 0600) and its key id and public key for genesis.yaml")
+	origin := fs.String("origin", "", "log origin, e.g. haidian.example/crossledger (log keys)")
+	id := fs.String("id", "", "department id (department keys)")
+	out := fs.String("out", ".", "directory to write the key files to")
+	if len(args) == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	kind := args[0]
+	if err := parse(fs, args[1:], 0); err != nil {
+		return err
+	}
+	switch kind {
+	case "log":
+		if *origin == "" {
+			return errors.New("--origin is required for a log key")
+		}
+		skey, vkey, err := merkle.GenerateKey(*origin)
+		if err != nil {
+			return err
+		}
+		base := filepath.Join(*out, sanitize(*origin))
+		if err := writeNew(base+".key", []byte(skey+"\n"), 0o600); err != nil {
+			return err
+		}
+		if err := writeNew(base+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "log signer key:   %s.key (keep secret)\nlog verifier key: %s.pub\n%s\n", base, base, vkey)
+	case "department":
+		if *id == "" {
+			return errors.New("--id is required for a department key")
+		}
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return fmt.Errorf("couldn't generate key: %w", err)
+		}
+		base := filepath.Join(*out, sanitize(*id))
+		seed := base64.RawURLEncoding.EncodeToString(priv.Seed())
+		if err := writeNew(base+".key", []byte(seed+"\n"), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "department key: %s.key (keep secret)\nfor genesis.yaml:\n  - id: %s\n    key_id: %s\n    public_key: %s\n",
+			base, *id, schema.KeyID(pub), base64.RawURLEncoding.EncodeToString(pub))
+	default:
+		fmt.Fprintf(env.stderr, "unknown key kind %q: want log or department\n", kind)
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+// writeNew writes a file that must not exist yet: keygen never overwrites a key.
+func writeNew(name string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("couldn't create key file: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("couldn't write key file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("couldn't sync key file: %w", err)
+	}
+	return f.Close()
+}
+
+// sanitize makes a file name out of an origin or id.
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

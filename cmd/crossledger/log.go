@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/crossledger/crossledger/merkle"
+)
+
+func runLog(ctx context.Context, env *cliEnv, args []string) error {
+	f := newFlags(env, "log", "log (verify | checkpoint) --dir DIR --key FILE\n\n"+
+		"  verify      recompute the tree from the entry bundles and compare every tile and the checkpoint (fsck)\n"+
+		"  checkpoint  print the signed checkpoint\n\n"+
+		"The log must not be open in another process (it takes the writer lock).")
+	dir := f.String("dir", "data/log", "log directory")
+	keyFile := f.String("key", "data/log.key", "log signer key file (from 'crossledger keygen log')")
+	if len(args) == 0 {
+		f.Usage()
+		return errUsage
+	}
+	sub := args[0]
+	if err := parse(f, args[1:], 0); err != nil {
+		return err
+	}
+	if sub != "verify" && sub != "checkpoint" {
+		fmt.Fprintf(env.stderr, "unknown log command %q\n", sub)
+		f.Usage()
+		return errUsage
+	}
+	skey, err := readKeyFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	l, err := merkle.Open(ctx, *dir, merkle.Options{SignerKey: skey})
+	if err != nil {
+		if errors.Is(err, merkle.ErrLocked) {
+			return fmt.Errorf("%s is in use by another process (stop it first): %w", *dir, err)
+		}
+		return err
+	}
+	defer l.Close()
+	switch sub {
+	case "checkpoint":
+		_, err = env.stdout.Write(l.Checkpoint())
+		return err
+	default:
+		if err := l.Verify(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "%s: ok, %d entries, checkpoint verifies and every tile matches\n", *dir, l.Size())
+		return nil
+	}
+}
+
+func readKeyFile(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", fmt.Errorf("couldn't read key file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}

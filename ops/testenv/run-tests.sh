@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# run-tests.sh — what `make test` runs: build the binary, install and start
+# the real services (services.sh), run go vet and the whole race-enabled test
+# suite against them, and stop the services whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RUN_DIR=${CROSSLEDGER_RUN_DIR:-$(mktemp -d /tmp/crossledger-test.XXXXXX)}
+BIN=$RUN_DIR/crossledger
+export GOFLAGS=${GOFLAGS:-}
+
+cleanup() {
+	local rc=$?
+	bash ops/testenv/services.sh stop "$RUN_DIR" || true
+	if [ "$rc" = 0 ]; then rm -rf "$RUN_DIR"; else echo "[test] logs kept in $RUN_DIR" >&2; fi
+	exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+echo "[test] go $(go env GOVERSION), $(nproc) cores; run dir $RUN_DIR"
+mkdir -p "$RUN_DIR"
+go build -o "$BIN" ./cmd/crossledger
+bash ops/testenv/services.sh start "$RUN_DIR" "$BIN"
+# shellcheck disable=SC1091
+source "$RUN_DIR/env"
+echo "[test] services: ClickHouse $CROSSLEDGER_TEST_CLICKHOUSE, PostgreSQL $CROSSLEDGER_TEST_POSTGRES, Kafka $CROSSLEDGER_TEST_KAFKA"
+
+echo "[test] smoke tests: each service really used (a skip here is a failure)"
+go test -count=1 -v -run 'TestSmoke' ./ops/ 2>&1 | tee "$RUN_DIR/smoke.log"
+if grep -q -- '--- SKIP' "$RUN_DIR/smoke.log" || [ "$(grep -c -- '--- PASS: TestSmoke' "$RUN_DIR/smoke.log")" -lt 3 ]; then
+	echo "[test] FATAL: a smoke test did not run and pass" >&2
+	exit 1
+fi
+
+echo "[test] go vet ./..."
+go vet ./...
+echo "[test] go test -race ./..."
+go test -race -timeout 40m -count=1 ${CROSSLEDGER_TEST_FLAGS:-} ./...
