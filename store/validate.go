@@ -54,16 +54,19 @@ func Validate(batch []Entry) error {
 				bodies++
 			}
 		}
-		want := map[schema.Kind]bool{
-			schema.KindRecordChange:  e.Change != nil,
-			schema.KindGrant:         e.Grant != nil,
-			schema.KindRevoke:        e.Revoke != nil,
-			schema.KindAccess:        e.Access != nil,
-			schema.KindDepartmentKey: bodies == 0,
-			schema.KindSchema:        bodies == 0,
-		}
-		ok, known := want[e.Kind]
-		if !known {
+		var ok bool
+		switch e.Kind {
+		case schema.KindRecordChange:
+			ok = e.Change != nil
+		case schema.KindGrant:
+			ok = e.Grant != nil
+		case schema.KindRevoke:
+			ok = e.Revoke != nil
+		case schema.KindAccess:
+			ok = e.Access != nil
+		case schema.KindDepartmentKey, schema.KindSchema:
+			ok = bodies == 0
+		default:
 			return fail("kind", "unknown kind %q", e.Kind)
 		}
 		if !ok || bodies > 1 {
@@ -134,19 +137,20 @@ func validateChange(c *Change, fail func(field, format string, args ...any) erro
 	}
 	names := make(map[string]bool, len(c.Values))
 	for j, v := range c.Values {
-		field := fmt.Sprintf("change.values[%d] %q", j, v.Name)
+		// The field label is built only on failure: this loop is hot.
+		field := func() string { return fmt.Sprintf("change.values[%d] %q", j, v.Name) }
 		if v.Name == "" || !utf8.ValidString(v.Name) {
-			return fail(field, "bad field name")
+			return fail(field(), "bad field name")
 		}
 		if names[v.Name] {
-			return fail(field, "duplicate field")
+			return fail(field(), "duplicate field")
 		}
 		names[v.Name] = true
 		if !utf8.ValidString(v.Text) {
-			return fail(field, "value is not UTF-8")
+			return fail(field(), "value is not UTF-8")
 		}
 		if err := checkText(v.Type, v.Text); err != nil {
-			return fail(field, "%v", err)
+			return fail(field(), "%v", err)
 		}
 	}
 	for j, s := range c.Subjects {
