@@ -102,9 +102,9 @@ func TestCheckText(t *testing.T) {
 		{schema.TypeBool, "true", true},
 		{schema.TypeBool, "True", false},
 		{schema.TypeEnum, "", false},
-		{schema.TypeCitizenID, "11010819850228001X", true},
+		{schema.TypeCitizenID, "11010819850228003X", true},
 		{schema.TypeCitizenID, "11010819850228001x", false},
-		{schema.TypeCreditCode, "91110108MA01ABCDE0", true},
+		{schema.TypeCreditCode, "91110108MA01ABCDEN", true},
 		{schema.TypeCreditCode, "91110108MA01ABCDEI", false},
 		{"float", "1", false},
 	}

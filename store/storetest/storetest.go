@@ -118,16 +118,16 @@ func testRoundTrip(t *testing.T, newStore NewStore) {
 		{Name: "empty", Type: schema.TypeString, Text: ""},
 		{Name: "age", Type: schema.TypeInt, Text: "-9007199254740991"},
 		{Name: "big", Type: schema.TypeInt, Text: "9007199254740991"},
-		{Name: "area", Type: schema.TypeDecimal, Text: "123456789012345678901234567890.000000000000000000001"},
+		{Name: "area", Type: schema.TypeDecimal, Text: "12345678901234567890.000000000000000001"},
 		{Name: "tax", Type: schema.TypeDecimal, Text: "-0.05"},
 		{Name: "birth", Type: schema.TypeDate, Text: "1985-02-28"},
 		{Name: "at", Type: schema.TypeDateTime, Text: "2024-12-31T23:59:59Z"},
 		{Name: "married", Type: schema.TypeBool, Text: "false"},
 		{Name: "status", Type: schema.TypeEnum, Text: "已婚"},
-		{Name: "citizen", Type: schema.TypeCitizenID, Text: "11010819850228001X"},
-		{Name: "company", Type: schema.TypeCreditCode, Text: "91110108MA01ABCDE0"},
+		{Name: "citizen", Type: schema.TypeCitizenID, Text: "11010819850228003X"},
+		{Name: "company", Type: schema.TypeCreditCode, Text: "91110108MA01ABCDEN"},
 	}
-	key := []string{"11010819850228001X", "张伟"}
+	key := []string{"11010819850228003X", "张伟"}
 	write(t, s, change(0, "civil", 1, "citizen", key, schema.OpUpsert, vals, "tag-a"))
 	got := current(t, s, "civil", "citizen", key...)
 	if !reflect.DeepEqual(got.Values, vals) {
