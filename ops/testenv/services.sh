@@ -152,6 +152,8 @@ case "${1:-}" in
 start)
 	run=${2:?run dir}; bin=${3:?crossledger binary}
 	mkdir -p "$run"; : >"$run/env"
+	# PostgreSQL runs as the postgres user and must reach its directory below.
+	chmod 755 "$run"
 	[ "$(id -u)" = 0 ] || log "not root: installs may fail; install clickhouse-server, clickhouse-client, postgresql by hand"
 	start_clickhouse "$run"
 	start_postgres "$run"
