@@ -21,12 +21,11 @@ func runKeygen(_ context.Context, env *cliEnv, args []string) error {
 	origin := fs.String("origin", "", "log origin, e.g. haidian.example/crossledger (log keys)")
 	id := fs.String("id", "", "department id (department keys)")
 	out := fs.String("out", ".", "directory to write the key files to")
-	if len(args) == 0 {
-		fs.Usage()
-		return errUsage
+	kind, rest, err := subcommand(fs, args)
+	if err != nil {
+		return err
 	}
-	kind := args[0]
-	if err := parse(fs, args[1:], 0); err != nil {
+	if err := parse(fs, rest, 0); err != nil {
 		return err
 	}
 	switch kind {

@@ -17,12 +17,11 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 		"The log must not be open in another process (it takes the writer lock).")
 	dir := f.String("dir", "data/log", "log directory")
 	keyFile := f.String("key", "data/log.key", "log signer key file (from 'crossledger keygen log')")
-	if len(args) == 0 {
-		f.Usage()
-		return errUsage
+	sub, rest, err := subcommand(f, args)
+	if err != nil {
+		return err
 	}
-	sub := args[0]
-	if err := parse(f, args[1:], 0); err != nil {
+	if err := parse(f, rest, 0); err != nil {
 		return err
 	}
 	if sub != "verify" && sub != "checkpoint" {

@@ -126,3 +126,18 @@ func parse(fs *flag.FlagSet, args []string, maxPositional int) error {
 	}
 	return nil
 }
+
+// subcommand splits "KIND [flags]" for commands with a sub-verb; a bare
+// --help (or nothing) prints the usage.
+func subcommand(fs *flag.FlagSet, args []string) (string, []string, error) {
+	if len(args) == 0 {
+		fs.Usage()
+		return "", nil, errUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fs.Usage()
+		return "", nil, flag.ErrHelp
+	}
+	return args[0], args[1:], nil
+}

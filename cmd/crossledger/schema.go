@@ -15,12 +15,11 @@ func runSchema(_ context.Context, env *cliEnv, args []string) error {
 		"  check  load department schema files (YAML) and report the first error with file, line and reason\n"+
 		"  demo   list the built-in demo departments and record types, or write their YAML files to --out")
 	out := f.String("out", "", "with demo: directory to write the demo schema files and genesis.yaml to")
-	if len(args) == 0 {
-		f.Usage()
-		return errUsage
+	sub, rest, err := subcommand(f, args)
+	if err != nil {
+		return err
 	}
-	sub := args[0]
-	if err := parse(f, args[1:], 1<<20); err != nil {
+	if err := parse(f, rest, 1<<20); err != nil {
 		return err
 	}
 	switch sub {
