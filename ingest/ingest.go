@@ -1,0 +1,686 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/schema"
+)
+
+// state is the caller state ingest commits with every log append.
+type state struct {
+	// Offsets: "topic/partition" → next offset to read.
+	Offsets map[string]int64 `json:"offsets"`
+	// Departments: per signer, the last logged seq and its envelope digest.
+	Departments map[string]deptMark `json:"departments"`
+	// KeyLeaves and SchemaLeaves list the leaves of department.key and
+	// schema entries, replayed into the key ring and catalog on start.
+	KeyLeaves    []uint64 `json:"key_leaves,omitempty"`
+	SchemaLeaves []uint64 `json:"schema_leaves,omitempty"`
+}
+
+type deptMark struct {
+	Seq    uint64 `json:"seq"`
+	Digest string `json:"digest"`
+}
+
+// Ingester consumes published messages, appends valid ones to the log
+// and answers each with a receipt. See the package doc for the pipeline.
+type Ingester struct {
+	cfg      Config
+	log      *merkle.Log
+	catalog  *schema.Catalog
+	keys     *schema.KeyRing
+	payloads *Payloads
+	logger   *slog.Logger
+
+	st state
+	// leaves[dept][s-1] is the leaf of the department's seq s: a
+	// department's logged seqs are exactly 1..last (gaps are held, never
+	// logged), so a slice indexes them.
+	leaves  map[string][]uint64
+	pending map[string]map[uint64]*item
+
+	writer *kafka.Writer
+}
+
+// Deps are the Ingester's collaborators.
+type Deps struct {
+	Log *merkle.Log
+	// Catalog holds the department schemas of the genesis; ingest adds the
+	// versions logged in schema entries. Shared with the projector.
+	Catalog *schema.Catalog
+	// Keys is the key ring built from the genesis file (schema.NewKeyRing);
+	// ingest applies the logged department.key entries to it.
+	Keys   *schema.KeyRing
+	Logger *slog.Logger
+}
+
+// New prepares an Ingester: it opens the payload store (dropping payloads
+// of uncommitted appends), reads the state committed with the log's
+// checkpoint, replays the logged department.key and schema entries into
+// the key ring and catalog, and indexes every department's seqs by
+// scanning the log.
+//
+// After [Ingester.Run] fails, the key ring and catalog may hold changes of
+// an append that did not commit: build new ones and a new Ingester.
+func New(ctx context.Context, cfg Config, deps Deps) (*Ingester, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Log == nil || deps.Catalog == nil || deps.Keys == nil {
+		return nil, errors.New("ingest: Deps.Log, Catalog and Keys are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	size := deps.Log.Size()
+	pl, err := OpenPayloads(cfg.PayloadDir, size)
+	if err != nil {
+		return nil, err
+	}
+	in := &Ingester{
+		cfg: cfg, log: deps.Log, catalog: deps.Catalog, keys: deps.Keys, payloads: pl, logger: deps.Logger,
+		leaves: map[string][]uint64{}, pending: map[string]map[uint64]*item{},
+	}
+	if raw := deps.Log.State(); len(raw) > 0 {
+		if err := json.Unmarshal(raw, &in.st); err != nil {
+			return nil, fmt.Errorf("ingest: couldn't decode log state: %w", err)
+		}
+	}
+	if in.st.Offsets == nil {
+		in.st.Offsets = map[string]int64{}
+	}
+	if in.st.Departments == nil {
+		in.st.Departments = map[string]deptMark{}
+	}
+	if err := in.rebuild(ctx, size); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// Payloads returns the private payload store (for the projector).
+func (in *Ingester) Payloads() *Payloads { return in.payloads }
+
+// rebuild scans the log: the seq index, and the key and schema entries.
+func (in *Ingester) rebuild(ctx context.Context, size uint64) error {
+	keyLeaves := map[uint64]bool{}
+	for _, l := range in.st.KeyLeaves {
+		keyLeaves[l] = true
+	}
+	schemaLeaves := map[uint64]bool{}
+	for _, l := range in.st.SchemaLeaves {
+		schemaLeaves[l] = true
+	}
+	const chunk = 1024
+	for from := uint64(0); from < size; from += chunk {
+		ents, err := in.log.Entries(ctx, from, min(chunk, size-from))
+		if err != nil {
+			return fmt.Errorf("ingest: couldn't scan log: %w", err)
+		}
+		for i, e := range ents {
+			leaf := from + uint64(i)
+			var head struct {
+				Department string `json:"department"`
+				Seq        uint64 `json:"seq"`
+			}
+			if err := json.Unmarshal(e, &head); err != nil {
+				return fmt.Errorf("ingest: logged entry %d is not an envelope: %w", leaf, err)
+			}
+			ls := in.leaves[head.Department]
+			if head.Seq != uint64(len(ls))+1 {
+				return fmt.Errorf("ingest: logged entry %d has %s seq %d, want %d", leaf, head.Department, head.Seq, len(ls)+1)
+			}
+			in.leaves[head.Department] = append(ls, leaf)
+			if keyLeaves[leaf] || schemaLeaves[leaf] {
+				env, err := schema.DecodeEnvelope(e)
+				if err != nil {
+					return fmt.Errorf("ingest: logged entry %d: %w", leaf, err)
+				}
+				if keyLeaves[leaf] {
+					err = in.keys.Apply(env, leaf)
+				} else {
+					err = in.catalog.AddVersion(env.Department, env.Schema.RecordType)
+				}
+				if err != nil {
+					return fmt.Errorf("ingest: couldn't replay logged entry %d: %w", leaf, err)
+				}
+			}
+		}
+	}
+	for d, m := range in.st.Departments {
+		if uint64(len(in.leaves[d])) != m.Seq {
+			return fmt.Errorf("ingest: state says %s is at seq %d, log has %d", d, m.Seq, len(in.leaves[d]))
+		}
+	}
+	return nil
+}
+
+// item is one consumed message on its way through a batch.
+type item struct {
+	topic     string
+	partition int
+	offset    int64
+	key       []byte
+	value     []byte
+
+	env     *schema.Envelope
+	raw     []byte   // envelope bytes
+	digest  string   // schema.EnvelopeDigest(raw)
+	discl   []string // encoded disclosures
+	pub     ed25519.PublicKey
+	err     error // rejection
+	leaf    uint64
+	outcome schema.ReceiptStatus
+}
+
+// Run consumes until ctx is done or a log append fails. It creates missing
+// topics, starts one reader per partition of the changes and access topics
+// at the offsets committed in the log state, and processes batches one at
+// a time. Readers block when the batch channel is full: backpressure.
+func (in *Ingester) Run(ctx context.Context) error {
+	c := in.cfg
+	if err := EnsureTopics(ctx, c.Brokers, c.TopicPartitions, c.ReplicationFactor,
+		c.ChangesTopic, c.AccessTopic, c.ReceiptsTopic, c.RejectedTopic); err != nil {
+		return err
+	}
+	in.writer = &kafka.Writer{
+		Addr: kafka.TCP(c.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond, BatchSize: 1000, BatchBytes: 16 << 20,
+	}
+	defer in.writer.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	msgs := make(chan *item, c.BatchSize)
+	for _, topic := range []string{c.ChangesTopic, c.AccessTopic} {
+		parts, err := Partitions(ctx, c.Brokers, topic)
+		if err != nil {
+			return err
+		}
+		for _, p := range parts {
+			start, ok := in.st.Offsets[offsetKey(topic, p)]
+			if !ok {
+				start = kafka.FirstOffset
+			}
+			r := kafka.NewReader(kafka.ReaderConfig{
+				Brokers: c.Brokers, Topic: topic, Partition: p,
+				MinBytes: 1, MaxBytes: 16 << 20, MaxWait: c.FetchMaxWait,
+			})
+			if err := r.SetOffset(start); err != nil {
+				r.Close()
+				return fmt.Errorf("ingest: couldn't seek %s/%d to %d: %w", topic, p, start, err)
+			}
+			g.Go(func() error {
+				defer r.Close()
+				for {
+					m, err := r.FetchMessage(gctx)
+					if err != nil {
+						if gctx.Err() != nil {
+							return nil
+						}
+						return fmt.Errorf("ingest: couldn't read %s/%d: %w", topic, p, err)
+					}
+					it := &item{topic: m.Topic, partition: m.Partition, offset: m.Offset, key: m.Key, value: m.Value}
+					select {
+					case msgs <- it:
+					case <-gctx.Done():
+						return nil
+					}
+				}
+			})
+		}
+	}
+	g.Go(func() error {
+		for {
+			batch, err := in.collect(gctx, msgs)
+			if err != nil {
+				return nil // ctx done
+			}
+			if err := in.process(gctx, batch); err != nil {
+				if gctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+	})
+	err := g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+func offsetKey(topic string, partition int) string { return topic + "/" + strconv.Itoa(partition) }
+
+// collect waits for a first message, then gathers more until BatchSize or
+// BatchAge.
+func (in *Ingester) collect(ctx context.Context, msgs <-chan *item) ([]*item, error) {
+	var batch []*item
+	select {
+	case it := <-msgs:
+		batch = append(batch, it)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	timer := time.NewTimer(in.cfg.BatchAge)
+	defer timer.Stop()
+	for len(batch) < in.cfg.BatchSize {
+		select {
+		case it := <-msgs:
+			batch = append(batch, it)
+		case <-timer.C:
+			return batch, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return batch, nil
+}
+
+// process runs one batch: check (parallel), sequence, append, answer.
+// A batch is cut after an accepted department.key or schema entry, so
+// every entry is checked against the keys and schemas in force at its
+// index; the rest is processed as the next batch.
+func (in *Ingester) process(ctx context.Context, batch []*item) error {
+	for len(batch) > 0 {
+		in.check(batch, in.log.Size())
+		rest, err := in.sequence(ctx, batch)
+		if err != nil {
+			return err
+		}
+		batch = rest
+	}
+	return nil
+}
+
+// check decodes and validates every item and verifies signatures, split
+// across Verifiers goroutines. Keys are resolved at the highest index each
+// item could get (size + position); sequence re-resolves at the real one.
+func (in *Ingester) check(batch []*item, size uint64) {
+	n := in.cfg.Verifiers
+	chunk := (len(batch) + n - 1) / n
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(batch); lo += chunk {
+		hi := min(lo+chunk, len(batch))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var items []schema.BatchItem
+			var pos []int
+			for i := lo; i < hi; i++ {
+				it := batch[i]
+				it.err = in.decode(it)
+				if it.err != nil {
+					continue
+				}
+				pub, err := in.keys.ResolveKey(it.env.Department, it.env.KeyID, size+uint64(i))
+				if err != nil {
+					it.err = &schema.SignatureError{Department: it.env.Department, Seq: it.env.Seq, KeyID: it.env.KeyID, Reason: err.Error(), Err: schema.ErrUnknownKey}
+					continue
+				}
+				msg, err := it.env.SigningBytes()
+				if err != nil {
+					it.err = err
+					continue
+				}
+				sig, _ := b64.DecodeString(it.env.Sig) // shape checked by DecodeEnvelope
+				it.pub = pub
+				items = append(items, schema.BatchItem{PublicKey: pub, Message: msg, Signature: sig})
+				pos = append(pos, i)
+			}
+			for j, err := range schema.VerifyBatch(items) {
+				if err != nil {
+					it := batch[pos[j]]
+					it.err = &schema.SignatureError{Department: it.env.Department, Seq: it.env.Seq, KeyID: it.env.KeyID, Reason: "signature does not verify", Err: schema.ErrBadSignature}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// decode parses the message and checks the envelope against the catalog
+// and its disclosures. It does not touch the seq state.
+func (in *Ingester) decode(it *item) error {
+	if it.env != nil { // re-checked after a cut or from pending
+		return nil
+	}
+	m, err := schema.DecodeMessage(it.value)
+	if err != nil {
+		return err
+	}
+	it.raw = m.Envelope
+	it.digest = schema.EnvelopeDigest(m.Envelope)
+	it.discl = m.Disclosures
+	env, err := schema.DecodeEnvelope(m.Envelope)
+	if err != nil {
+		return err
+	}
+	it.env = env
+	if err := in.checkBody(env, m.Disclosures, it.topic); err != nil {
+		it.env = nil
+		return err
+	}
+	it.env = env
+	return nil
+}
+
+func (in *Ingester) checkBody(env *schema.Envelope, discl []string, topic string) error {
+	if (env.Kind == schema.KindAccess) != (topic == in.cfg.AccessTopic) {
+		return &schema.EntryError{Part: "kind", Reason: fmt.Sprintf("%s entries do not belong on %s", env.Kind, topic), Err: schema.ErrMalformed}
+	}
+	if env.Kind != schema.KindRecordChange {
+		if len(discl) > 0 {
+			return &schema.EntryError{Part: "disclosures", Reason: "only record changes carry disclosures", Err: schema.ErrMalformed}
+		}
+		if env.Kind == schema.KindGrant {
+			rt, err := in.catalog.RecordType(env.Department, env.Grant.Type, 0)
+			if err != nil {
+				return err
+			}
+			for _, f := range env.Grant.Fields {
+				if _, ok := rt.Field(f); !ok {
+					return &schema.FieldError{Type: rt.Name, Field: f, Reason: "granted field does not exist"}
+				}
+			}
+		}
+		return nil
+	}
+	ch := env.Change
+	rt, err := in.catalog.RecordType(env.Department, ch.Type, ch.SchemaVersion)
+	if err != nil {
+		return err
+	}
+	ds, err := schema.CheckEncodedDisclosures(ch, discl)
+	if err != nil {
+		return err
+	}
+	// The payload store must be able to project every field: an upsert
+	// discloses all its digests.
+	if len(ds) != len(ch.Digests) {
+		for name := range ch.Digests {
+			found := false
+			for _, d := range ds {
+				found = found || d.Name == name
+			}
+			if !found {
+				return &schema.DisclosureError{Field: name, Reason: "digest without a disclosure"}
+			}
+		}
+	}
+	values, err := schema.Values(rt, ds)
+	if err != nil {
+		return err
+	}
+	if ch.Op == schema.OpUpsert {
+		if err := rt.Validate(values); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sequence applies the seq rule in order, appends the accepted entries
+// with their payloads and the new state, and sends receipts. It returns
+// the items left after a cut.
+func (in *Ingester) sequence(ctx context.Context, batch []*item) (rest []*item, err error) {
+	size := in.log.Size()
+	var (
+		accepted []*item
+		answered []*item // every item that gets a receipt, in order
+		cut      = -1
+		st       = in.st
+	)
+	st.Offsets = clone(in.st.Offsets)
+	st.Departments = clone(in.st.Departments)
+	batchSeq := map[string]map[uint64]*item{} // accepted in this batch
+	accept := func(it *item) bool {
+		env := it.env
+		leaf := size + uint64(len(accepted))
+		pub, err := in.keys.ResolveKey(env.Department, env.KeyID, leaf)
+		if err != nil || !bytes.Equal(pub, it.pub) {
+			it.err = &schema.SignatureError{Department: env.Department, Seq: env.Seq, KeyID: env.KeyID, Reason: fmt.Sprintf("key not valid at index %d", leaf), Err: schema.ErrUnknownKey}
+			return false
+		}
+		switch env.Kind {
+		case schema.KindDepartmentKey:
+			if err := in.keys.Apply(env, leaf); err != nil {
+				it.err = err
+				return false
+			}
+			st.KeyLeaves = append(st.KeyLeaves, leaf)
+		case schema.KindSchema:
+			if err := in.catalog.AddVersion(env.Department, env.Schema.RecordType); err != nil {
+				it.err = err
+				return false
+			}
+			st.SchemaLeaves = append(st.SchemaLeaves, leaf)
+		}
+		it.leaf, it.outcome = leaf, schema.StatusAccepted
+		accepted = append(accepted, it)
+		st.Departments[env.Department] = deptMark{Seq: env.Seq, Digest: it.digest}
+		if batchSeq[env.Department] == nil {
+			batchSeq[env.Department] = map[uint64]*item{}
+		}
+		batchSeq[env.Department][env.Seq] = it
+		return true
+	}
+	isCut := func(it *item) bool {
+		return it.outcome == schema.StatusAccepted && (it.env.Kind == schema.KindDepartmentKey || it.env.Kind == schema.KindSchema)
+	}
+	// drain releases held items of dept that are now next in line.
+	drain := func(dept string) bool {
+		for {
+			next := st.Departments[dept].Seq + 1
+			held, ok := in.pending[dept][next]
+			if !ok {
+				return false
+			}
+			delete(in.pending[dept], next)
+			if accept(held) {
+				answered = append(answered, held)
+				if isCut(held) {
+					return true
+				}
+				continue
+			}
+			answered = append(answered, held)
+			return false
+		}
+	}
+	for dept := range in.pending {
+		if drain(dept) {
+			cut = -2
+			break
+		}
+	}
+	for i, it := range batch {
+		if cut != -1 {
+			break
+		}
+		k := offsetKey(it.topic, it.partition)
+		if it.offset+1 > st.Offsets[k] {
+			st.Offsets[k] = it.offset + 1
+		}
+		if it.err != nil {
+			answered = append(answered, it)
+			continue
+		}
+		env := it.env
+		next := st.Departments[env.Department].Seq + 1
+		switch {
+		case env.Seq == next:
+			if accept(it) {
+				answered = append(answered, it)
+				if isCut(it) || drain(env.Department) {
+					cut = i
+				}
+			} else {
+				answered = append(answered, it)
+			}
+		case env.Seq < next:
+			prev, err := in.logged(ctx, env.Department, env.Seq, batchSeq)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case prev == nil:
+				it.err = fmt.Errorf("%s seq %d, next expected %d: %w", env.Department, env.Seq, next, schema.ErrReplay)
+			case bytes.Equal(prev.raw, it.raw):
+				it.leaf, it.outcome = prev.leaf, schema.StatusDuplicate
+			default:
+				it.err = fmt.Errorf("%s seq %d is logged at leaf %d with digest %s, got digest %s: %w",
+					env.Department, env.Seq, prev.leaf, prev.digest, it.digest, schema.ErrEquivocation)
+				in.logger.Error("equivocation", "department", env.Department, "seq", env.Seq, "leaf", prev.leaf,
+					"logged_digest", prev.digest, "received_digest", it.digest)
+			}
+			answered = append(answered, it)
+		default: // a gap: hold until it fills, never reorder
+			held := in.pending[env.Department]
+			if old, ok := held[env.Seq]; ok {
+				if !bytes.Equal(old.raw, it.raw) {
+					it.err = fmt.Errorf("%s seq %d already held with digest %s, got %s: %w", env.Department, env.Seq, old.digest, it.digest, schema.ErrEquivocation)
+					in.logger.Error("equivocation", "department", env.Department, "seq", env.Seq, "held_digest", old.digest, "received_digest", it.digest)
+					answered = append(answered, it)
+				}
+				continue
+			}
+			if len(held) >= in.cfg.MaxPending {
+				in.logger.Warn("pending set full; dropping early message, the sender will re-send",
+					"department", env.Department, "seq", env.Seq, "next", next)
+				continue
+			}
+			if held == nil {
+				held = map[uint64]*item{}
+				in.pending[env.Department] = held
+			}
+			held[env.Seq] = it
+		}
+	}
+	if cut >= 0 {
+		rest = batch[cut+1:]
+	} else if cut == -2 {
+		rest = batch
+	}
+
+	if len(accepted) > 0 || len(answered) > 0 {
+		entries := make([][]byte, len(accepted))
+		ds := make([][]string, len(accepted))
+		for i, it := range accepted {
+			entries[i] = it.raw
+			ds[i] = it.discl
+		}
+		if err := in.payloads.Put(size, ds); err != nil {
+			return nil, err
+		}
+		state, err := json.Marshal(st)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: couldn't encode state: %w", err)
+		}
+		if _, err := in.log.Append(ctx, entries, state); err != nil {
+			return nil, fmt.Errorf("ingest: couldn't append batch: %w", err)
+		}
+		in.st = st
+		for _, it := range accepted {
+			in.leaves[it.env.Department] = append(in.leaves[it.env.Department], it.leaf)
+		}
+	}
+	return rest, in.answer(ctx, answered)
+}
+
+// logged returns the logged (or accepted in this batch) item of dept's
+// seq, with raw bytes, leaf and digest, or nil if the seq is unknown.
+func (in *Ingester) logged(ctx context.Context, dept string, seq uint64, batchSeq map[string]map[uint64]*item) (*item, error) {
+	if it, ok := batchSeq[dept][seq]; ok {
+		return it, nil
+	}
+	ls := in.leaves[dept]
+	if seq == 0 || seq > uint64(len(ls)) {
+		return nil, nil
+	}
+	leaf := ls[seq-1]
+	raw, err := in.log.Entry(ctx, leaf)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: couldn't read leaf %d: %w", leaf, err)
+	}
+	return &item{raw: raw, leaf: leaf, digest: schema.EnvelopeDigest(raw)}, nil
+}
+
+// answer produces one receipt per item (with a proof for logged ones) to
+// the receipts topic, and rejected messages to the rejected topic.
+func (in *Ingester) answer(ctx context.Context, items []*item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	out := make([]kafka.Message, 0, len(items))
+	for _, it := range items {
+		r := schema.Receipt{EnvelopeDigest: it.digest, Department: string(it.key)}
+		if it.env != nil {
+			r.Department, r.Seq = it.env.Department, it.env.Seq
+		}
+		if it.err != nil {
+			r.Status, r.Reason, r.Detail = schema.StatusRejected, schema.ReasonOf(it.err), it.err.Error()
+			if r.Department == "" {
+				r.Department = "unknown"
+			}
+			in.logger.Warn("rejected", "department", r.Department, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail,
+				"topic", it.topic, "partition", it.partition, "offset", it.offset)
+		} else {
+			p, err := in.log.ProofBundle(ctx, it.leaf)
+			if err != nil {
+				return fmt.Errorf("ingest: couldn't build proof for leaf %d: %w", it.leaf, err)
+			}
+			r.Status, r.Leaf, r.Proof = it.outcome, it.leaf, string(p.Encode())
+		}
+		val, err := r.Encode()
+		if err != nil {
+			return fmt.Errorf("ingest: couldn't encode receipt: %w", err)
+		}
+		out = append(out, kafka.Message{Topic: in.cfg.ReceiptsTopic, Key: []byte(r.Department), Value: val})
+		if it.err != nil {
+			out = append(out, kafka.Message{Topic: in.cfg.RejectedTopic, Key: []byte(r.Department), Value: it.value,
+				Headers: []kafka.Header{
+					{Key: "crossledger-reason", Value: []byte(r.Reason)},
+					{Key: "crossledger-detail", Value: []byte(r.Detail)},
+					{Key: "crossledger-source", Value: []byte(fmt.Sprintf("%s/%d@%d", it.topic, it.partition, it.offset))},
+				}})
+		}
+	}
+	// The batch is committed: a lost receipt only delays the sender, whose
+	// re-send gets the duplicate receipt. Retry a while, then move on.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = in.writer.WriteMessages(ctx, out...); err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
+	}
+	in.logger.Error("couldn't produce receipts; senders will re-send", "n", len(items), "err", err)
+	return nil
+}
+
+func clone[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

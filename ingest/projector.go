@@ -1,0 +1,168 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/schema"
+	"github.com/crossledger/crossledger/store"
+)
+
+// Projector feeds the projection store from the log and the private
+// payload store (never from Kafka), so a projection can be rebuilt at any
+// time and catches up by itself: it resumes from the store's watermark.
+type Projector struct {
+	Log      *merkle.Log
+	Payloads *Payloads
+	Store    store.Store
+	Catalog  *schema.Catalog
+	// LedgerSecret keys the subject tags (schema.SubjectTag).
+	LedgerSecret []byte
+	// BatchSize is the most entries per store write. Default 1000.
+	BatchSize int
+	// Poll is how often an idle projector looks for new entries. Default 50ms.
+	Poll   time.Duration
+	Logger *slog.Logger
+}
+
+// Run projects until ctx is done or projecting fails.
+func (p *Projector) Run(ctx context.Context) error {
+	poll := p.Poll
+	if poll <= 0 {
+		poll = 50 * time.Millisecond
+	}
+	for {
+		n, err := p.Step(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
+// Step projects the next batch after the store's watermark and returns how
+// many entries it wrote (0 when the projection is up to date).
+func (p *Projector) Step(ctx context.Context) (int, error) {
+	wm, err := p.Store.Watermark(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: couldn't read projection watermark: %w", err)
+	}
+	size := p.Log.Size()
+	if wm.Size >= size {
+		return 0, nil
+	}
+	bs := uint64(p.BatchSize)
+	if bs == 0 {
+		bs = 1000
+	}
+	n := min(bs, size-wm.Size)
+	raws, err := p.Log.Entries(ctx, wm.Size, n)
+	if err != nil {
+		return 0, err
+	}
+	batch := make([]store.Entry, 0, len(raws))
+	// Deletes name records by reference; a record upserted earlier in the
+	// same batch is not in the store yet.
+	refs := map[[3]string][]string{}
+	for i, raw := range raws {
+		leaf := wm.Size + uint64(i)
+		e, err := p.project(ctx, leaf, raw, refs)
+		if err != nil {
+			return 0, fmt.Errorf("ingest: couldn't project leaf %d: %w", leaf, err)
+		}
+		batch = append(batch, e)
+	}
+	if err := p.Store.Write(ctx, batch); err != nil {
+		return 0, fmt.Errorf("ingest: couldn't write projection: %w", err)
+	}
+	return len(batch), nil
+}
+
+func (p *Projector) project(ctx context.Context, leaf uint64, raw []byte, refs map[[3]string][]string) (store.Entry, error) {
+	env, err := schema.DecodeEnvelope(raw)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	t, err := time.Parse(time.RFC3339, env.Time)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	e := store.Entry{Leaf: leaf, Department: env.Department, Seq: env.Seq, Kind: env.Kind,
+		Digest: schema.EnvelopeDigest(raw), Time: t.UTC(), Grant: env.Grant, Revoke: env.Revoke, Access: env.Access}
+	if env.Kind != schema.KindRecordChange {
+		return e, nil
+	}
+	ch := env.Change
+	rt, err := p.Catalog.RecordType(env.Department, ch.Type, ch.SchemaVersion)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	c := &store.Change{Type: ch.Type, SchemaVersion: ch.SchemaVersion, Record: ch.Record, Op: ch.Op}
+	refKey := [3]string{env.Department, ch.Type, ch.Record}
+	if ch.Op == schema.OpDelete {
+		key, ok := refs[refKey]
+		if !ok {
+			key, err = p.Store.ResolveRef(ctx, env.Department, ch.Type, ch.Record)
+			if err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return store.Entry{}, fmt.Errorf("delete of record %s that was never upserted: %w", ch.Record, err)
+				}
+				return store.Entry{}, err
+			}
+		}
+		c.Key = key
+		e.Change = c
+		return e, nil
+	}
+	encoded, err := p.Payloads.Get(leaf)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	ds, err := schema.CheckEncodedDisclosures(ch, encoded)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	values, err := schema.Values(rt, ds)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	for _, k := range rt.Key {
+		v, ok := values[k]
+		if !ok {
+			return store.Entry{}, fmt.Errorf("key field %s not disclosed", k)
+		}
+		c.Key = append(c.Key, v)
+	}
+	names := make([]string, 0, len(values))
+	for n := range values {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		f, _ := rt.Field(n)
+		c.Values = append(c.Values, store.Value{Name: n, Type: f.Type, Text: values[n]})
+		if f.Subject {
+			c.Subjects = append(c.Subjects, schema.SubjectTag(p.LedgerSecret, values[n]))
+		}
+	}
+	slices.Sort(c.Subjects)
+	c.Subjects = slices.Compact(c.Subjects)
+	refs[refKey] = c.Key
+	e.Change = c
+	return e, nil
+}
