@@ -5,8 +5,10 @@
 // an fsck.
 //
 // It owns the tree, its files and its proofs. It imports no other
-// crossledger package, logs nothing and starts no goroutines: the only I/O
-// is through the [Storage] seam (and the writer lock). Hashing, compact
+// crossledger package and logs nothing; the only I/O is through the
+// [Storage] seam (and the writer lock). Its one concurrency, at that
+// storage edge, is the tile writer: two goroutines owned by the [Log],
+// started by [Open] and stopped by [Log.Close] (below). Hashing, compact
 // ranges and proof node selection come from github.com/transparency-dev/merkle;
 // signed notes from golang.org/x/mod/sumdb/note; tile path encoding from
 // Tessera's api/layout.
@@ -17,8 +19,9 @@
 // <dir>/lock ([ErrLocked] otherwise; [Options.WaitForLock] makes a standby
 // wait). [Log.Append] adds a batch and replaces an opaque caller state
 // (ingest keeps its Kafka offsets and per-department seq state there).
-// When Append returns, entries, state, tiles and a new signed checkpoint are
-// durable together, and cost one sequential write and one fdatasync.
+// When Append returns, entries, state and a new signed checkpoint are
+// durable together, and cost one sequential write and one fdatasync; the
+// tiles derived from them follow (see below).
 //
 // # On-disk format
 //
@@ -50,11 +53,16 @@
 // A journal is one base record followed by append records. Append does, in
 // order: hash the batch and sign the new checkpoint (no I/O); append one
 // record holding entries, state and checkpoint to the journal and
-// fdatasync it — the commit; write the full tiles and bundles the batch
-// completed (plain writes, no fsync); publish the new head in memory. The
-// right edge of the tree (partial tiles and bundle) and the newest
-// checkpoint are served by [Log.Handler] from memory; they are written to
-// the directory at compaction. So the directory on its own is always a
+// fdatasync it — the commit; hand the full tiles and bundles the batch
+// completed to the tile writer; publish the new head in memory. The tile
+// writer writes them (plain writes, no fsync) in the background; until it
+// has, readers get them from its queue. If more than
+// [Options.WriteBehind] are queued, the next Append waits first
+// (backpressure); a failed background write is returned by the next Append
+// (poisoning the Log), by compaction and by Close. The right edge of the
+// tree (partial tiles and bundle) and the newest checkpoint are served by
+// [Log.Handler] from memory; they are written to the directory at
+// compaction. So the directory on its own is always a
 // complete static tlog-tiles log as of the last compaction, and the
 // Handler serves the live head. A partial tile is never served before the
 // checkpoint that covers it.
@@ -65,15 +73,20 @@
 // public checkpoint file and the tiles are derived copies.
 //
 // Compaction: once the journal exceeds [Options.JournalLimit] (and on
-// Close, on Open after a crash, and before Verify), the log writes the
-// current partial tiles and bundle, publishes the checkpoint file (temp,
+// Close, on Open after a crash, and before Verify), the log waits for the
+// tile writer to empty its queue, writes the current partial tiles and
+// bundle, publishes the checkpoint file (temp,
 // fsync, rename), makes everything durable with one syncfs, writes a new
 // journal holding just a base record for the current head (temp, fsync,
 // rename, fsync dir), then removes the partial tiles of tiles that have
 // filled (tlog-tiles allows it; the Handler serves an old partial from the
 // prefix of the full tile). Tiles older than the base record are
-// therefore durable; newer ones may be lost in a power failure and are
-// rebuilt from the journal.
+// therefore durable; newer ones may be lost in a power failure or a crash
+// (still queued, or not yet synced) and are rebuilt from the journal.
+//
+// Shutdown order: Close compacts (which drains the tile writer), stops
+// and waits for the tile writer goroutines, then releases the writer lock.
+// A Log that is never closed leaks them.
 //
 // # Recovery
 //

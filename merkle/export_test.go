@@ -6,5 +6,6 @@ func Abandon(l *Log) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true
+	l.w.stop() // tiles still queued are lost, as in a crash
 	releaseLock(l.lock)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,9 +17,11 @@ import (
 
 const (
 	checkpointTemp      = "checkpoint.tmp"
+	tileDir             = "tile"
 	lockPath            = "lock"
 	defaultJournalLimit = 64 << 20
 	defaultTileCache    = 1024
+	tileWriters         = 2
 	maxStateSize        = 64 << 20
 )
 
@@ -50,6 +53,13 @@ type Options struct {
 	// TileCacheSize is how many expanded hash tiles (16 KiB each) proofs
 	// keep in memory. Default 1024.
 	TileCacheSize int
+
+	// WriteBehind bounds how many full tiles and entry bundles of committed
+	// batches may wait for the background tile writer: an Append that
+	// finds more queued waits (or returns ctx.Err()) before committing.
+	// Memory held is at most WriteBehind resources plus one batch's worth
+	// (a bundle is 256 entries, a hash tile 8 KiB). Default 128.
+	WriteBehind int
 }
 
 func (o *Options) setDefaults() {
@@ -61,6 +71,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.TileCacheSize <= 0 {
 		o.TileCacheSize = defaultTileCache
+	}
+	if o.WriteBehind <= 0 {
+		o.WriteBehind = defaultWriteBehind
 	}
 }
 
@@ -85,7 +98,8 @@ func (l *Log) publish(checkpoint, state, root []byte) {
 
 // Log is a single-writer transparency log in a directory. Append is
 // serialised internally; every read method is safe concurrently with
-// Append and with each other.
+// Append and with each other. A Log owns one goroutine, the tile writer
+// (see [Log.Append]); [Log.Close] stops it.
 type Log struct {
 	st       Storage
 	signer   note.Signer
@@ -95,6 +109,7 @@ type Log struct {
 	lock     *os.File
 	cache    *tileCache
 	tr       *tileReader
+	w        *tileWriter // started by Open, stopped by Close
 
 	pub atomic.Pointer[published]
 
@@ -129,6 +144,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	markTopDir(filepath.Join(dir, tileDir))
 	st := opts.Storage
 	if st == nil {
 		st = NewDirStorage(dir)
@@ -139,8 +155,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		b:        newBuilder(true),
 		obsolete: map[string]struct{}{},
 	}
-	l.tr = &tileReader{st: st, cache: l.cache, pub: l.pub.Load}
+	l.w = newTileWriter(st, tileWriters)
+	l.tr = &tileReader{st: st, cache: l.cache, pub: l.pub.Load, pending: l.w.get}
 	if err := l.recover(ctx); err != nil {
+		l.w.stop()
 		releaseLock(lock)
 		return nil, err
 	}
@@ -326,15 +344,21 @@ func (l *Log) apply(entries [][]byte) error {
 // When Append returns nil, the entries, the state and a new signed
 // checkpoint covering them are durable together: they were committed by a
 // single fsynced journal record; the tiles derived from them are written
-// (full ones now, partial ones and the checkpoint file at compaction) and
+// later (full ones by the Log's tile writer goroutine, partial ones and
+// the checkpoint file at compaction), served from memory until then, and
 // rebuilt from the journal after a crash. A crash at any point
 // before that leaves the log as if Append had never been called, or (if the
 // journal record reached the disk) as if it had returned: [Log.State] after
 // reopening tells which. An empty batch only replaces the state.
 //
+// If more than [Options.WriteBehind] tiles are waiting for the tile
+// writer, Append first waits for it; if ctx is done meanwhile it returns
+// ctx.Err() and changes nothing.
+//
 // An entry over [MaxEntrySize] fails the whole batch with
-// [*EntryTooLargeError] and changes nothing. Any storage failure poisons
-// the Log ([ErrPoisoned]).
+// [*EntryTooLargeError] and changes nothing. Any storage failure,
+// including a failed background tile write (reported by the next Append),
+// poisons the Log ([ErrPoisoned]).
 func (l *Log) Append(ctx context.Context, entries [][]byte, state []byte) (first uint64, err error) {
 	for i, e := range entries {
 		if len(e) > MaxEntrySize {
@@ -350,6 +374,14 @@ func (l *Log) Append(ctx context.Context, entries [][]byte, state []byte) (first
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	// Backpressure: bound the tiles held in memory for the writer.
+	if err := l.w.wait(ctx, l.opts.WriteBehind); err != nil {
+		if ctx.Err() == nil || l.w.failed() != nil {
+			err = fmt.Errorf("merkle: an earlier committed batch's tiles couldn't be written: %w", err)
+			l.broken = err
+		}
 		return 0, err
 	}
 	first = l.b.size()
@@ -379,14 +411,11 @@ func (l *Log) Append(ctx context.Context, entries [][]byte, state []byte) (first
 	}
 
 	// Committed. What follows only derives public files from the commit;
-	// if it fails, Open repairs it from the journal.
+	// if it fails, Open repairs it from the journal. The full tiles are
+	// readable from the writer's queue before the head that covers them
+	// is published.
 	l.uncompacted++
-	for _, w := range out {
-		name := w.path.String()
-		if err := l.st.WriteFile(name, w.data); err != nil {
-			return 0, fmt.Errorf("merkle: batch committed, but couldn't write %s: %w", name, err)
-		}
-	}
+	l.w.enqueue(out)
 	l.publish(signed, state, root)
 	if l.journalSize > l.opts.JournalLimit {
 		if err := l.rotate(signed, state); err != nil {
@@ -413,12 +442,16 @@ func (l *Log) extend(entries [][]byte) ([]tileWrite, []byte, error) {
 	return out, l.b.root(), nil
 }
 
-// rotate (compaction) writes the partial tiles and public checkpoint of
-// the current head, makes everything written since the journal's base
-// record durable with one SyncAll, replaces the journal with a base record
-// for the current head, and then removes the partial tiles of tiles that
-// have filled.
+// rotate (compaction) waits for the tile writer to write every queued
+// full tile, writes the partial tiles and public checkpoint of the current
+// head, makes everything written since the journal's base record durable
+// with one SyncAll, replaces the journal with a base record for the
+// current head, and then removes the partial tiles of tiles that have
+// filled.
 func (l *Log) rotate(signed, state []byte) error {
+	if err := l.w.drain(); err != nil {
+		return err
+	}
 	for _, w := range l.b.partials() {
 		// A partial of the base record's size may have the same name (a
 		// level whose width did not change). It is durable and needed if
@@ -460,9 +493,12 @@ func (l *Log) usable() error {
 	return nil
 }
 
-// Close compacts the journal (so the next Open replays nothing), and
-// releases the writer lock. Reads keep working on a closed Log only until
-// the next writer changes the directory; don't rely on them.
+// Close compacts the journal (so the next Open replays nothing), which
+// waits for the tile writer to finish, then stops the tile writer
+// goroutine, then releases the writer lock. It returns any error of a
+// background tile write not yet reported. Reads keep working on a closed
+// Log only until the next writer changes the directory; don't rely on
+// them.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -477,6 +513,7 @@ func (l *Log) Close() error {
 		}
 	}
 	l.closed = true
+	l.w.stop()
 	if e := releaseLock(l.lock); e != nil && err == nil {
 		err = e
 	}

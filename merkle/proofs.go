@@ -86,6 +86,20 @@ type tileReader struct {
 	st    Storage
 	cache *tileCache
 	pub   func() *published
+	// pending (may be nil) returns full tiles and bundles that are
+	// committed but not yet written by the tile writer.
+	pending func(TilePath) ([]byte, bool)
+}
+
+// read returns the stored content of p: from the tile writer's queue if it
+// is there, else from storage.
+func (r *tileReader) read(p TilePath) ([]byte, error) {
+	if r.pending != nil && p.Width == 0 {
+		if data, ok := r.pending(p); ok {
+			return data, nil
+		}
+	}
+	return r.st.ReadFile(p.String())
 }
 
 // load returns the bytes of a tile resource. A partial tile is the prefix
@@ -101,9 +115,9 @@ func (r *tileReader) load(p TilePath) ([]byte, error) {
 			return pub.edge[p.Level][:n], nil
 		}
 	}
-	data, err := r.st.ReadFile(p.String())
+	data, err := r.read(p)
 	if isNotExist(err) && p.Width != 0 {
-		if full, ferr := r.st.ReadFile(TilePath{Level: p.Level, Index: p.Index}.String()); ferr == nil {
+		if full, ferr := r.read(TilePath{Level: p.Level, Index: p.Index}); ferr == nil {
 			data, err = prefix(full, n), nil
 		}
 	}
@@ -124,9 +138,9 @@ func (r *tileReader) loadBundle(p TilePath) ([]byte, error) {
 			return bundlePrefix(pub.edgeBundle, int(p.Width))
 		}
 	}
-	data, err := r.st.ReadFile(p.String())
+	data, err := r.read(p)
 	if isNotExist(err) && p.Width != 0 {
-		if full, ferr := r.st.ReadFile(TilePath{Entries: true, Index: p.Index}.String()); ferr == nil {
+		if full, ferr := r.read(TilePath{Entries: true, Index: p.Index}); ferr == nil {
 			return bundlePrefix(full, int(p.Width))
 		}
 	}

@@ -40,7 +40,10 @@ import (
 // A failed call may or may not have taken effect; the log treats any failed
 // mutation as fatal for the Log value ([ErrPoisoned]) and recovers on the
 // next Open. Reads are safe concurrently with each other and with writes to
-// other names; the log never has two writes in flight.
+// other names. Mutations may be concurrent, but never on the same name:
+// the tile writer's WriteFiles (of distinct full tiles and bundles) overlap
+// each other and the journal's AppendSync; compaction runs only once the
+// tile writer is idle.
 type Storage interface {
 	ReadFile(name string) ([]byte, error)
 	WriteFile(name string, data []byte) error
