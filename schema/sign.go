@@ -157,7 +157,7 @@ type BatchItem struct {
 // the cofactorless one exactly when A and R are both torsion-free and
 // canonically encoded, and checking R's torsion costs about a scalar
 // multiplication per signature, more than the batch saves (see
-// docs/performance-schema.md). verifyBatchEquation implements that route
+// docs/performance.md). verifyBatchEquation implements that route
 // and is kept, tested and benchmarked as the alternative.
 //
 // VerifyBatch starts no goroutines; callers split large batches across
