@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,71 +12,487 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/crossledger/crossledger/adapters"
+	"github.com/crossledger/crossledger/adapters/demo"
+	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/ops"
+	"github.com/crossledger/crossledger/schema"
+	"github.com/crossledger/crossledger/store/sqlite"
 )
 
 // devOrigin is the log origin `crossledger dev` uses.
 const devOrigin = "dev.crossledger.local/log"
 
+const devSynopsis = `dev [--data DIR] [--broker ADDR] [--http ADDR] [--rate N] [--citizens N] [--seed N]
+
+Runs a whole local ledger in one process, with nothing to set up:
+
+  broker      the embedded Kafka-protocol broker            DIR/broker
+  log         the transparency log, key made on first run    DIR/log, DIR/log.key
+  ingest      validates, signs off and appends changes       payloads in DIR/payloads
+  projector   feeds the SQLite projection from the log       DIR/projection.db
+  adapters    one SDK client per demo department             outboxes DIR/outbox/<dept>.db
+  simulator   publishes the demo data set of --citizens residents (first run
+              only), then --rate updates per second
+  tile API    the log's C2SP tlog-tiles paths on --http
+
+A second run resumes the same ledger: the departments' outboxes remember
+what was published, so the initial data set is never sent twice and the
+update stream continues where it stopped. Ctrl-C stops, in this order:
+simulator, SDK clients, ingest, projector, HTTP server, log, broker.`
+
+// devOptions are the dev command's flags.
+type devOptions struct {
+	data, broker, http string
+	rate               float64
+	citizens           int
+	seed               int64
+	progress           time.Duration
+}
+
 func runDev(ctx context.Context, env *cliEnv, args []string) error {
-	f := newFlags(env, "dev", "dev [--data DIR] [--broker ADDR] [--http ADDR]\n\n"+
-		"Runs a local ledger in one process: the embedded Kafka-protocol broker (data under DIR/broker)\n"+
-		"and the transparency log (DIR/log, key DIR/log.key, made on first run) served over HTTP\n"+
-		"with the C2SP tlog-tiles paths. A second run resumes the same ledger.")
-	data := f.String("data", "data", "data directory")
-	brokerAddr := f.String("broker", "127.0.0.1:9092", "broker listen address")
-	httpAddr := f.String("http", "127.0.0.1:8080", "HTTP listen address for the log's tile API")
+	f := newFlags(env, "dev", devSynopsis)
+	var o devOptions
+	f.StringVar(&o.data, "data", "data", "data directory")
+	f.StringVar(&o.broker, "broker", "127.0.0.1:9092", "broker listen address")
+	f.StringVar(&o.http, "http", "127.0.0.1:8080", "HTTP listen address for the log's tile API")
+	f.Float64Var(&o.rate, "rate", 20, "simulated updates per second after the initial data set (0: none)")
+	f.IntVar(&o.citizens, "citizens", 200, "residents in the demo data set (fixed by the first run's outboxes)")
+	f.Int64Var(&o.seed, "seed", 1, "seed of the demo simulator (keep it across runs of one data directory)")
+	f.DurationVar(&o.progress, "progress", 10*time.Second, "how often to print a progress line (0: never)")
 	if err := parse(f, args, 0); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*data, 0o755); err != nil {
+	if o.rate < 0 || o.citizens < 2 || o.progress < 0 {
+		fmt.Fprintln(f.Output(), "need --rate ≥ 0, --citizens ≥ 2 and --progress ≥ 0")
+		f.Usage()
+		return errUsage
+	}
+	d := &devLedger{opts: o, env: env}
+	defer d.close()
+	if err := d.open(ctx); err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+// devLedger is everything `dev` runs. open starts the parts that have no
+// goroutines of their own (broker, log, stores, clients, listener); run
+// starts the goroutines and stops them; close releases what open made,
+// in reverse order.
+type devLedger struct {
+	opts devOptions
+	env  *cliEnv
+
+	broker   *ops.Broker
+	log      *merkle.Log
+	catalog  *schema.Catalog
+	ingester *ingest.Ingester
+	store    *sqlite.Store
+	secret   []byte
+	clients  map[string]*adapters.Client
+	ln       net.Listener
+	srv      *http.Server
+
+	rejected atomic.Int64
+	closers  []func() error
+}
+
+func (d *devLedger) defer_(f func() error) { d.closers = append(d.closers, f) }
+
+func (d *devLedger) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		if err := d.closers[i](); err != nil {
+			d.env.logger.Warn("dev: close", "err", err)
+		}
+	}
+	d.closers = nil
+}
+
+func (d *devLedger) path(elem ...string) string {
+	return filepath.Join(append([]string{d.opts.data}, elem...)...)
+}
+
+func (d *devLedger) open(ctx context.Context) error {
+	logger := d.env.logger
+	if err := os.MkdirAll(d.path("outbox"), 0o755); err != nil {
 		return fmt.Errorf("couldn't create data dir: %w", err)
 	}
 
 	bcfg := ops.DefaultBrokerConfig()
-	bcfg.Listen = *brokerAddr
-	bcfg.DataDir = filepath.Join(*data, "broker")
-	broker, err := ops.StartBroker(bcfg, env.logger)
+	bcfg.Listen, bcfg.DataDir = d.opts.broker, d.path("broker")
+	b, err := ops.StartBroker(bcfg, logger)
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
+	d.broker = b
+	d.defer_(func() error { b.Close(); return nil })
 
-	skey, err := devLogKey(filepath.Join(*data, "log.key"))
+	skey, err := devLogKey(d.path("log.key"))
 	if err != nil {
 		return err
 	}
-	lg, err := merkle.Open(ctx, filepath.Join(*data, "log"), merkle.Options{SignerKey: skey})
+	d.log, err = merkle.Open(ctx, d.path("log"), merkle.Options{SignerKey: skey})
 	if err != nil {
 		return err
 	}
-	defer lg.Close()
+	d.defer_(d.log.Close)
 
-	ln, err := net.Listen("tcp", *httpAddr)
+	g, err := schema.DemoGenesis()
+	if err != nil {
+		return err
+	}
+	ring, err := schema.NewKeyRing(g)
+	if err != nil {
+		return err
+	}
+	d.catalog = schema.Demo()
+	brokers := []string{b.Addr()}
+	d.ingester, err = ingest.New(ctx, ingest.Config{Brokers: brokers, PayloadDir: d.path("payloads")},
+		ingest.Deps{Log: d.log, Catalog: d.catalog, Keys: ring, Logger: logger})
+	if err != nil {
+		return err
+	}
+
+	d.store, err = sqlite.Open(ctx, sqlite.Config{Path: d.path("projection.db")})
+	if err != nil {
+		return err
+	}
+	d.defer_(d.store.Close)
+	if d.secret, err = devSecret(d.path("ledger.secret")); err != nil {
+		return err
+	}
+
+	// Create the topics before any client publishes: a message produced
+	// to a topic the broker auto-creates is not seen by ingest's first
+	// fetch, and waits for the client's re-send.
+	if err := ingest.EnsureTopics(ctx, brokers, 6, 1, ingest.TopicChanges, ingest.TopicAccess, ingest.TopicReceipts, ingest.TopicRejected); err != nil {
+		return err
+	}
+	d.clients = map[string]*adapters.Client{}
+	for _, dept := range d.catalog.Departments() {
+		c, err := adapters.Open(ctx, adapters.Config{
+			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: d.catalog,
+			LogVerifier: d.log.Verifier(), Brokers: brokers, OutboxPath: d.path("outbox", dept+".db"),
+			OnRejected: func(r adapters.Rejection) {
+				d.rejected.Add(1)
+				logger.Warn("dev: change rejected", "department", dept, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
+			},
+			Logger: logger.With("department", dept),
+		})
+		if err != nil {
+			return err
+		}
+		d.clients[dept] = c
+		d.defer_(c.Close)
+	}
+
+	d.ln, err = net.Listen("tcp", d.opts.http)
 	if err != nil {
 		return fmt.Errorf("couldn't listen for HTTP: %w", err)
 	}
-	srv := &http.Server{Handler: lg.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-
-	fmt.Fprintf(env.stdout, `crossledger dev is running (Ctrl-C stops it):
-  broker     %s  (Kafka protocol; data %s)
-  log        %s  (%d entries; origin %s)
-  tile API   http://%s/checkpoint  /tile/...  /proof/inclusion?index=&size=  /proof/consistency?from=&to=
-not yet wired into dev: ingest, projection, gateway and the demo simulator
-(tracked in the ingest and gateway issues); the log stays as it is until then.
-`, broker.Addr(), bcfg.DataDir, filepath.Join(*data, "log"), lg.Size(), lg.Origin(), ln.Addr())
-	<-ctx.Done()
-	fmt.Fprintln(env.stdout, "stopping")
+	d.srv = &http.Server{Handler: d.log.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	d.defer_(func() error { return d.srv.Close() }) // closes ln too; a no-op after Shutdown
 	return nil
+}
+
+// stage is a set of goroutines stopped together.
+type stage struct {
+	name   string
+	ctx    context.Context
+	cancel context.CancelFunc
+	g      errgroup.Group
+}
+
+// run starts the goroutines, waits for Ctrl-C or the first failure, and
+// stops the stages in order: simulator, SDK clients, ingest, projector,
+// HTTP server. (The log and the broker are closed by close, after run.)
+func (d *devLedger) run(ctx context.Context) error {
+	done, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	var stages []*stage
+	newStage := func(name string) *stage {
+		s := &stage{name: name}
+		s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+		stages = append(stages, s)
+		return s
+	}
+	// goFn runs fn in s; a failure that is not the stage being stopped
+	// stops the whole ledger.
+	goFn := func(s *stage, what string, fn func(context.Context) error) {
+		s.g.Go(func() error {
+			err := fn(s.ctx)
+			if err != nil && s.ctx.Err() == nil {
+				err = fmt.Errorf("%s: %w", what, err)
+				fail(err)
+				return err
+			}
+			return nil
+		})
+	}
+
+	plan, err := d.plan(ctx)
+	if err != nil {
+		return err
+	}
+	d.banner(plan)
+
+	sim := newStage("simulator")
+	goFn(sim, "simulator", plan.run)
+	if d.opts.progress > 0 {
+		goFn(sim, "progress", d.progressLoop)
+	}
+	cl := newStage("SDK clients")
+	for dept, c := range d.clients {
+		goFn(cl, dept+" client", c.Run)
+	}
+	in := newStage("ingest")
+	goFn(in, "ingest", d.ingester.Run)
+	pj := newStage("projector")
+	proj := &ingest.Projector{Log: d.log, Payloads: d.ingester.Payloads(), Store: d.store, Catalog: d.catalog,
+		LedgerSecret: d.secret, Logger: d.env.logger}
+	goFn(pj, "projector", proj.Run)
+	web := newStage("HTTP server")
+	goFn(web, "HTTP server", func(context.Context) error {
+		if err := d.srv.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	stopWeb := web.cancel
+	web.cancel = func() {
+		defer stopWeb()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		d.srv.Shutdown(sctx)
+	}
+
+	<-done.Done()
+	cause := context.Cause(done)
+	if errors.Is(cause, context.Canceled) {
+		cause = nil
+		fmt.Fprintln(d.env.stdout, "stopping: simulator, SDK clients, ingest, projector, HTTP server, log, broker")
+	}
+	var errs []error
+	for _, s := range stages {
+		s.cancel()
+		if err := s.g.Wait(); err != nil && !errors.Is(err, cause) {
+			errs = append(errs, err)
+		}
+	}
+	if cause != nil {
+		errs = append([]error{cause}, errs...)
+	}
+	return errors.Join(errs...)
+}
+
+// devPlan is what the simulator still has to publish: the rest of the
+// initial data set per department, and how many stream updates earlier
+// runs already published (skipped, so the stream continues).
+type devPlan struct {
+	d         *devLedger
+	initial   map[string][]demo.Change
+	remaining int
+	published int // everything earlier runs published
+	skip      int
+	gen       *demo.Generator
+}
+
+func (d *devLedger) plan(ctx context.Context) (*devPlan, error) {
+	p := &devPlan{d: d, gen: demo.New(d.opts.seed, d.opts.citizens), initial: map[string][]demo.Change{}}
+	for _, c := range p.gen.Initial() {
+		p.initial[c.Department] = append(p.initial[c.Department], c)
+	}
+	complete := true
+	extra := 0
+	for dept, c := range d.clients {
+		n, err := publishedCount(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read the %s outbox: %w", dept, err)
+		}
+		p.published += n
+		init := p.initial[dept]
+		if n < len(init) {
+			complete = false
+			p.initial[dept] = init[n:]
+			p.remaining += len(init) - n
+		} else {
+			p.initial[dept] = nil
+			extra += n - len(init)
+		}
+	}
+	if complete {
+		p.skip = extra
+	}
+	return p, nil
+}
+
+// publishedCount is the highest seq in c's outbox: seqs are assigned
+// 1, 2, … with no gaps and outbox rows are kept (settled, not deleted).
+func publishedCount(ctx context.Context, c *adapters.Client) (int, error) {
+	has := func(seq int) (bool, error) {
+		_, err := c.Status(ctx, uint64(seq))
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	hi := 1
+	for {
+		ok, err := has(hi)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		hi *= 2
+	}
+	lo := hi / 2 // has(lo) or lo == 0
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		ok, err := has(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// run publishes the rest of the initial set, every department in
+// parallel and each in order, then the update stream at the set rate.
+func (p *devPlan) run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, cs := range p.initial {
+		if len(cs) == 0 {
+			continue
+		}
+		g.Go(func() error {
+			for _, c := range cs {
+				if err := p.publish(gctx, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if p.remaining > 0 {
+		fmt.Fprintf(p.d.env.stdout, "simulator: published the initial data set (%d changes)\n", p.remaining)
+	}
+	if p.d.opts.rate == 0 {
+		return nil
+	}
+	for range p.skip {
+		p.gen.Next()
+	}
+	t := time.NewTicker(time.Duration(float64(time.Second) / p.d.opts.rate))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := p.publish(ctx, p.gen.Next()); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *devPlan) publish(ctx context.Context, c demo.Change) error {
+	_, err := p.d.clients[c.Department].Publish(ctx, c.Type, c.Op, c.Values)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, adapters.ErrQueued):
+		// Durable in the outbox; the client re-sends it.
+		p.d.env.logger.Debug("dev: change queued", "department", c.Department, "err", err)
+		return nil
+	case ctx.Err() != nil:
+		return nil
+	}
+	return fmt.Errorf("couldn't publish %s/%s: %w", c.Department, c.Type, err)
+}
+
+func (d *devLedger) banner(p *devPlan) {
+	var initial string
+	switch {
+	case p.remaining == 0:
+		initial = fmt.Sprintf("initial data set already published (%d changes so far, over %d departments)", p.published, len(d.clients))
+	case p.published == 0:
+		initial = fmt.Sprintf("publishing the initial data set: %d changes over %d departments", p.remaining, len(d.clients))
+	default:
+		initial = fmt.Sprintf("publishing the rest of the initial data set: %d changes", p.remaining)
+	}
+	stream := "no update stream (--rate 0)"
+	if d.opts.rate > 0 {
+		stream = fmt.Sprintf("then %g updates/s", d.opts.rate)
+		if p.skip > 0 {
+			stream += fmt.Sprintf(", continuing after the %d earlier ones", p.skip)
+		}
+	}
+	depts := d.catalog.Departments()
+	fmt.Fprintf(d.env.stdout, `crossledger dev is running (Ctrl-C stops it):
+  broker     %s  (Kafka protocol; data %s)
+  log        %s  (%d entries; origin %s; key %s)
+  ingest     payloads %s
+  projection %s  (SQLite)
+  adapters   %s  (outboxes %s)
+  simulator  seed %d, %d residents; %s; %s
+  tile API   http://%s/checkpoint  /tile/...  /proof/inclusion?index=&size=  /proof/consistency?from=&to=
+  gateway    not built yet: no query API in dev
+`, d.broker.Addr(), d.path("broker"), d.path("log"), d.log.Size(), d.log.Origin(), d.path("log.key"),
+		d.path("payloads"), d.path("projection.db"), strings.Join(depts, ", "), d.path("outbox"),
+		d.opts.seed, d.opts.citizens, initial, stream, d.ln.Addr())
+}
+
+// progressLoop prints one line of progress every --progress.
+func (d *devLedger) progressLoop(ctx context.Context) error {
+	t := time.NewTicker(d.opts.progress)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		wm, err := d.store.Watermark(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			d.env.logger.Warn("dev: couldn't read projection watermark", "err", err)
+			continue
+		}
+		pending := 0
+		for _, c := range d.clients {
+			n, err := c.Pending(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				d.env.logger.Warn("dev: couldn't read outbox", "err", err)
+			}
+			pending += n
+		}
+		fmt.Fprintf(d.env.stdout, "progress: log %d entries, projected %d, outbox pending %d, rejected %d\n",
+			d.log.Size(), wm.Size, pending, d.rejected.Load())
+	}
 }
 
 // devLogKey reads the dev log key, making it on first run.
@@ -93,4 +512,27 @@ func devLogKey(name string) (string, error) {
 		return "", err
 	}
 	return skey, nil
+}
+
+// devSecret reads the ledger secret that keys subject tags in the
+// projection (hex), making a random one on first run. It must stay the
+// same for the projection's lifetime.
+func devSecret(name string) ([]byte, error) {
+	b, err := os.ReadFile(name)
+	if err == nil {
+		s, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(s) < 16 {
+			return nil, fmt.Errorf("couldn't read ledger secret %s: not ≥ 16 hex bytes", name)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("couldn't read ledger secret: %w", err)
+	}
+	s := make([]byte, 32)
+	rand.Read(s)
+	if err := writeNew(name, []byte(hex.EncodeToString(s)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return s, nil
 }

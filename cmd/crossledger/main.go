@@ -35,7 +35,7 @@ type cliEnv struct {
 
 var commands = []command{
 	{"broker", "run the embedded Kafka-protocol broker (kfake) with its data on disk", runBroker},
-	{"dev", "run a local ledger on embedded defaults (broker + log under ./data)", runDev},
+	{"dev", "run the whole ledger in one process on embedded defaults (broker, ingest, log, SQLite projection, demo departments) under ./data", runDev},
 	{"keygen", "make a log signing key (note format) or a department Ed25519 key", runKeygen},
 	{"schema", "check department schema files, or print the built-in demo schemas", runSchema},
 	{"log", "inspect and verify a log directory (fsck, checkpoint, proofs)", runLog},

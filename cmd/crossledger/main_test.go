@@ -3,17 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/crossledger/crossledger/adapters/demo"
 	"github.com/crossledger/crossledger/merkle"
 )
 
@@ -116,45 +120,86 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestDevStartsAndResumes runs `dev` twice on one data directory: the
-// second run finds the first run's log key and log, and serves the same
-// checkpoint over HTTP.
+// TestDevStartsAndResumes runs `dev` twice on one data directory with no
+// update stream: the first run publishes the demo data set through the
+// SDK, ingest logs it and the projector catches up; the second run finds
+// the same key, log and outboxes, publishes nothing again and serves the
+// same checkpoint.
 func TestDevStartsAndResumes(t *testing.T) {
 	data := t.TempDir()
-	var first string
+	const citizens, seed = 20, 5
+	want := uint64(len(demo.New(seed, citizens).Initial()))
+	progress := regexp.MustCompile(`progress: log (\d+) entries, projected (\d+), outbox pending (\d+), rejected (\d+)`)
+	var first []string
 	for i := range 2 {
 		ctx, cancel := context.WithCancel(context.Background())
 		out := &syncBuffer{}
 		env := &cliEnv{stdout: out, stderr: io.Discard, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		done := make(chan int)
+		done := make(chan int, 1)
 		go func() {
-			done <- run(ctx, env, []string{"dev", "--data", data, "--broker", "127.0.0.1:0", "--http", "127.0.0.1:0"})
+			done <- run(ctx, env, []string{"dev", "--data", data, "--broker", "127.0.0.1:0", "--http", "127.0.0.1:0",
+				"--rate", "0", "--citizens", fmt.Sprint(citizens), "--seed", fmt.Sprint(seed), "--progress", "100ms"})
 		}()
 		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(out.String(), "tile API") {
-			if time.Now().After(deadline) {
-				t.Fatalf("dev did not start: %q", out.String())
+		wait := func(what string, cond func() bool) {
+			t.Helper()
+			for !cond() {
+				select {
+				case code := <-done:
+					t.Fatalf("run %d: dev exited with %d waiting for %s: %s", i, code, what, out.String())
+				case <-time.After(50 * time.Millisecond):
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("run %d: no %s within 30s: %s", i, what, out.String())
+				}
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
-		m := regexp.MustCompile(`http://(\S+)/checkpoint`).FindStringSubmatch(out.String())
-		resp, err := http.Get("http://" + m[1] + "/checkpoint")
-		if err != nil {
-			t.Fatal(err)
+		wait("tile API", func() bool { return strings.Contains(out.String(), "tile API") })
+		if i == 1 && !strings.Contains(out.String(), "initial data set already published") {
+			t.Errorf("second run does not see the published data set:\n%s", out.String())
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.HasPrefix(string(body), devOrigin+"\n") {
-			t.Fatalf("run %d: checkpoint %d %q", i, resp.StatusCode, body)
-		}
+		url := "http://" + regexp.MustCompile(`http://(\S+)/checkpoint`).FindStringSubmatch(out.String())[1] + "/checkpoint"
+		var cp []string
+		wait("full log", func() bool {
+			resp, err := http.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(body), devOrigin+"\n") {
+				t.Fatalf("run %d: checkpoint %d %q", i, resp.StatusCode, body)
+			}
+			cp = strings.SplitN(string(body), "\n", 4)
+			n, _ := strconv.ParseUint(cp[1], 10, 64)
+			if n > want {
+				t.Fatalf("run %d: log holds %d entries, more than the %d of the data set", i, n, want)
+			}
+			return n == want
+		})
+		// Projection caught up, every receipt verified, nothing rejected.
+		wait("projection and outboxes caught up", func() bool {
+			ms := progress.FindAllStringSubmatch(out.String(), -1)
+			if len(ms) == 0 {
+				return false
+			}
+			m := ms[len(ms)-1]
+			if m[4] != "0" {
+				t.Fatalf("run %d: rejections: %s", i, m[0])
+			}
+			return m[1] == fmt.Sprint(want) && m[2] == fmt.Sprint(want) && m[3] == "0"
+		})
 		if i == 0 {
-			first = string(body)
-		} else if string(body) != first {
-			t.Fatalf("second run serves another log:\n%s\nvs\n%s", body, first)
+			first = cp[:3]
+		} else if !slices.Equal(cp[:3], first) {
+			t.Fatalf("second run serves another tree:\n%q\nvs\n%q", cp[:3], first)
 		}
 		cancel()
 		if code := <-done; code != 0 {
-			t.Fatalf("run %d exit %d", i, code)
+			t.Fatalf("run %d exit %d: %s", i, code, out.String())
+		}
+		if !strings.Contains(out.String(), "stopping") {
+			t.Errorf("run %d: no stopping line", i)
 		}
 	}
 }
