@@ -558,15 +558,26 @@ func (c *Client) resendDue(ctx context.Context) error {
 	if err := c.writer.WriteMessages(ctx, msgs...); err != nil {
 		return err
 	}
+	// One transaction for the whole batch: a commit per row (each an
+	// fsync) held c.mu for seconds when a thousand rows were due, and
+	// Publish waited behind it.
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("adapters: couldn't begin outbox transaction: %w", err)
+	}
+	defer tx.Rollback()
 	for _, d := range ds {
 		wait := c.cfg.ResendAfter << min(d.attempts, 20)
 		if wait > c.cfg.MaxResendAfter || wait <= 0 {
 			wait = c.cfg.MaxResendAfter
 		}
-		if _, err := c.db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ? WHERE seq = ? AND state = 'pending'`,
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ? WHERE seq = ? AND state = 'pending'`,
 			now.Add(wait).UnixMilli(), d.seq); err != nil {
-			return err
+			return fmt.Errorf("adapters: couldn't schedule re-send of seq %d: %w", d.seq, err)
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("adapters: couldn't commit re-send schedule: %w", err)
 	}
 	c.cfg.Logger.Info("re-sent unacknowledged messages", "n", len(ds))
 	return nil

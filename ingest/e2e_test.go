@@ -84,6 +84,7 @@ type ledger struct {
 	payloads *ingest.Payloads
 	catalog  *schema.Catalog
 	receipts chan *schema.Receipt
+	tc       ingest.Config // topic names, unique to the test
 }
 
 func startLedger(t *testing.T, ctx context.Context) *ledger {
@@ -107,7 +108,9 @@ func startLedger(t *testing.T, ctx context.Context) *ledger {
 		t.Fatal(err)
 	}
 	cat := schema.Demo()
-	in, err := ingest.New(ctx, ingest.Config{Brokers: []string{addr}, PayloadDir: filepath.Join(dir, "payloads"), BatchSize: 500, BatchAge: 5 * time.Millisecond},
+	tc := topics(ingest.Config{Brokers: []string{addr}, PayloadDir: filepath.Join(dir, "payloads"), BatchSize: 500, BatchAge: 5 * time.Millisecond},
+		fmt.Sprintf(".e2e.%d", time.Now().UnixNano()))
+	in, err := ingest.New(ctx, tc,
 		ingest.Deps{Log: l, Catalog: cat, Keys: ring, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {
 		t.Fatal(err)
@@ -122,14 +125,14 @@ func startLedger(t *testing.T, ctx context.Context) *ledger {
 		}
 	}()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	lg := &ledger{addr: addr, log: l, payloads: in.Payloads(), catalog: cat, receipts: make(chan *schema.Receipt, 100000)}
+	lg := &ledger{addr: addr, log: l, payloads: in.Payloads(), catalog: cat, receipts: make(chan *schema.Receipt, 100000), tc: tc}
 	// Watch every receipt, from the start of the topic.
-	parts, err := ingest.Partitions(ctx, []string{addr}, ingest.TopicReceipts)
+	parts, err := ingest.Partitions(ctx, []string{addr}, tc.ReceiptsTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range parts {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: ingest.TopicReceipts, Partition: p, MaxWait: 100 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: tc.ReceiptsTopic, Partition: p, MaxWait: 100 * time.Millisecond})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -163,7 +166,7 @@ func TestEndToEnd(t *testing.T) {
 	for _, d := range depts {
 		c, err := adapters.Open(ctx, adapters.Config{
 			Department: d, Key: schema.DemoKey(d), RecordSecret: schema.DemoSecret(d), Catalog: lg.catalog,
-			LogVerifier: lg.log.Verifier(), Brokers: []string{lg.addr},
+			LogVerifier: lg.log.Verifier(), Brokers: []string{lg.addr}, ChangesTopic: lg.tc.ChangesTopic, ReceiptsTopic: lg.tc.ReceiptsTopic,
 			OutboxPath: filepath.Join(t.TempDir(), d+".db"), ResendAfter: 3 * time.Second, MaxResendAfter: 10 * time.Second,
 			OnRejected: func(r adapters.Rejection) { t.Errorf("%s: unexpected rejection %+v", d, r) },
 		})
@@ -264,7 +267,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	dup, _ := (&schema.Message{Envelope: raw, Disclosures: ds}).Encode()
-	send(ingest.TopicChanges, "tax", dup)
+	send(lg.tc.ChangesTopic, "tax", dup)
 	r := receiptFor(t, ctx, lg.receipts, schema.EnvelopeDigest(raw))
 	if r.Status != schema.StatusDuplicate || r.Leaf != ref.Leaf {
 		t.Fatalf("redelivery receipt %v, want duplicate at leaf %d", r, ref.Leaf)
@@ -341,7 +344,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	var cases []bad
 	add := func(name, reason string, v []byte, d string) {
-		cases = append(cases, bad{name: name, topic: ingest.TopicChanges, reason: reason, value: v, digest: d})
+		cases = append(cases, bad{name: name, topic: lg.tc.ChangesTopic, reason: reason, value: v, digest: d})
 	}
 	v1, d1 := build(next, schema.DemoKey("tax"), 9001, forge)
 	add("forged signature", schema.ReasonBadSignature, v1, d1)
@@ -354,14 +357,14 @@ func TestEndToEnd(t *testing.T) {
 	v5, d5 := build(next, schema.DemoKey("tax"), 9005, mismatch)
 	add("disclosure mismatch", schema.ReasonDisclosureMismatch, v5, d5)
 	big := bigAccess(t)
-	cases = append(cases, bad{name: "oversize entry", topic: ingest.TopicAccess, reason: schema.ReasonTooLarge, value: big, digest: digestOf(t, big)})
+	cases = append(cases, bad{name: "oversize entry", topic: lg.tc.AccessTopic, reason: schema.ReasonTooLarge, value: big, digest: digestOf(t, big)})
 	add("malformed", schema.ReasonMalformed, []byte(`{"envelope":{"v":1},"bogus":true}`), schema.EnvelopeDigest([]byte(`{"v":1}`)))
 
 	size := lg.log.Size()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			key := "tax"
-			if tc.topic == ingest.TopicAccess {
+			if tc.topic == lg.tc.AccessTopic {
 				key = "gateway"
 			}
 			send(tc.topic, key, tc.value)

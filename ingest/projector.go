@@ -16,6 +16,15 @@ import (
 // Projector feeds the projection store from the log and the private
 // payload store (never from Kafka), so a projection can be rebuilt at any
 // time and catches up by itself: it resumes from the store's watermark.
+//
+// Every leaf is projected, so the watermark never stalls: a delete of a
+// record the projection never saw upserted (its key cannot be known, since
+// deletes carry no disclosures) is written as a tombstone keyed by the
+// record reference alone, with a warning, and changes no current record.
+//
+// Run may go on while ingest appends, sharing the Ingester's [Payloads]
+// (see [Ingester.Payloads]); a Payloads opened separately only knows the
+// batch files present when it was opened.
 type Projector struct {
 	Log      *merkle.Log
 	Payloads *Payloads
@@ -30,7 +39,17 @@ type Projector struct {
 	Logger *slog.Logger
 }
 
-// Run projects until ctx is done or projecting fails.
+func (p *Projector) logger() *slog.Logger {
+	if p.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Logger
+}
+
+// Run projects until ctx is done or projecting fails. It may run
+// concurrently with ingest appending to the log: it only reads entries
+// below the log size it observed, whose payloads are durable before the
+// append that made them exist.
 func (p *Projector) Run(ctx context.Context) error {
 	poll := p.Poll
 	if poll <= 0 {
@@ -118,14 +137,24 @@ func (p *Projector) project(ctx context.Context, leaf uint64, raw []byte, refs m
 		key, ok := refs[refKey]
 		if !ok {
 			key, err = p.Store.ResolveRef(ctx, env.Department, ch.Type, ch.Record)
-			if err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					return store.Entry{}, fmt.Errorf("delete of record %s that was never upserted: %w", ch.Record, err)
-				}
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				// The department deleted a record the ledger never saw
+				// upserted (e.g. one created before it joined). Deletes
+				// carry no disclosures, so the key is unknowable: project a
+				// tombstone keyed by the reference alone. The entry stays
+				// in the projection (its leaf and seq, so the watermark
+				// advances) and no current record changes. Halting would
+				// stop the projection for good: the log cannot change.
+				p.logger().Warn("delete of a record that was never upserted; projecting a tombstone keyed by its reference",
+					"leaf", leaf, "department", env.Department, "seq", env.Seq, "type", ch.Type, "record", ch.Record)
+				key = []string{ch.Record}
+			case err != nil:
 				return store.Entry{}, err
 			}
 		}
 		c.Key = key
+		refs[refKey] = key
 		e.Change = c
 		return e, nil
 	}
