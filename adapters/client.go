@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/crossledger/crossledger/internal/topics"
 	"log/slog"
 	"net/url"
 	"sync"
@@ -330,7 +331,7 @@ func (c *Client) Pending(ctx context.Context) (int, error) {
 // Run consumes receipts and re-sends unacknowledged messages until ctx is
 // done.
 func (c *Client) Run(ctx context.Context) error {
-	parts, err := partitions(ctx, c.cfg.Brokers, c.cfg.ReceiptsTopic)
+	parts, err := topics.Partitions(ctx, c.cfg.Brokers, c.cfg.ReceiptsTopic)
 	if err != nil {
 		return err
 	}
@@ -581,28 +582,4 @@ func (c *Client) resendDue(ctx context.Context) error {
 	}
 	c.cfg.Logger.Info("re-sent unacknowledged messages", "n", len(ds))
 	return nil
-}
-
-// partitions returns topic's partition ids, waiting for it to exist.
-func partitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
-	for {
-		conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
-		if err == nil {
-			ps, perr := conn.ReadPartitions(topic)
-			conn.Close()
-			if perr == nil && len(ps) > 0 {
-				ids := make([]int, len(ps))
-				for i, p := range ps {
-					ids[i] = p.ID
-				}
-				return ids, nil
-			}
-			err = perr
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("adapters: couldn't read partitions of %s: %w (last: %v)", topic, ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

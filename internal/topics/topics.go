@@ -1,0 +1,70 @@
+// Package topics creates and inspects crossledger's Kafka topics. Both the
+// ledger side (ingest) and the department side (adapters) need it, and
+// neither should import the other.
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Ensure creates each missing topic with partitions partitions and
+// the given replication factor, through the cluster's controller. Topics
+// that exist are left as they are.
+func Ensure(ctx context.Context, brokers []string, partitions, replication int, topics ...string) error {
+	var d kafka.Dialer
+	conn, err := d.DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		return fmt.Errorf("topics: couldn't dial broker %s: %w", brokers[0], err)
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return fmt.Errorf("topics: couldn't find controller: %w", err)
+	}
+	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return fmt.Errorf("topics: couldn't dial controller: %w", err)
+	}
+	defer cc.Close()
+	cfgs := make([]kafka.TopicConfig, len(topics))
+	for i, t := range topics {
+		cfgs[i] = kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: replication}
+	}
+	if err := cc.CreateTopics(cfgs...); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("topics: couldn't create topics %v: %w", topics, err)
+	}
+	return nil
+}
+
+// Partitions returns the partition ids of topic, waiting (until ctx is
+// done) for the topic to appear in the cluster metadata.
+func Partitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
+	var d kafka.Dialer
+	for {
+		conn, err := d.DialContext(ctx, "tcp", brokers[0])
+		if err == nil {
+			ps, perr := conn.ReadPartitions(topic)
+			conn.Close()
+			if perr == nil && len(ps) > 0 {
+				ids := make([]int, len(ps))
+				for i, p := range ps {
+					ids[i] = p.ID
+				}
+				return ids, nil
+			}
+			err = perr
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("topics: couldn't read partitions of %s: %w (last error: %v)", topic, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
