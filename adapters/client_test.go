@@ -64,8 +64,10 @@ func startLedger(t *testing.T, ctx context.Context) *ledger {
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done; l.Close() })
-	if _, err := ingest.Partitions(ctx, cfg.Brokers, cfg.ReceiptsTopic); err != nil {
-		t.Fatal(err)
+	for _, topic := range []string{cfg.ReceiptsTopic, cfg.ChangesTopic} {
+		if _, err := ingest.Partitions(ctx, cfg.Brokers, topic); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return &ledger{addr: addr, changes: cfg.ChangesTopic, receipt: cfg.ReceiptsTopic, log: l}
 }
@@ -154,6 +156,9 @@ func TestOutboxSurvivesReopen(t *testing.T) {
 	parked := lg.config(t, dept, outbox)
 	parked.ChangesTopic = lg.changes + ".parked"
 	if err := ingest.EnsureTopics(ctx, parked.Brokers, 1, 1, parked.ChangesTopic); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ingest.Partitions(ctx, parked.Brokers, parked.ChangesTopic); err != nil {
 		t.Fatal(err)
 	}
 	c, err := adapters.Open(ctx, parked)
