@@ -248,3 +248,24 @@ func ValidateAccessQuery(q *AccessQuery) error {
 	}
 	return nil
 }
+
+// ValidateSubjectQuery checks the arguments of a BySubject lookup.
+func ValidateSubjectQuery(department, tag string) error {
+	if !ValidDepartment(department) || tag == "" {
+		return fmt.Errorf("%w: subject lookup needs a department and a tag", ErrInvalid)
+	}
+	return nil
+}
+
+// PageOf cuts rs, fetched with LIMIT limit+1 in key order, into a page of
+// at most limit records and the cursor of the next page ("" when rs was
+// the last page).
+func PageOf(rs []Record, limit int) Page {
+	var p Page
+	if len(rs) > limit {
+		rs = rs[:limit]
+		p.Next = EncodeCursor(EncodeKey(rs[len(rs)-1].Key))
+	}
+	p.Records = rs
+	return p
+}

@@ -199,13 +199,7 @@ func (s *Store) List(ctx context.Context, department, recordType string, q store
 	if err != nil {
 		return store.Page{}, fmt.Errorf("clickhouse: couldn't list %s/%s: %w", department, recordType, err)
 	}
-	var p store.Page
-	if len(rs) > q.Limit {
-		rs = rs[:q.Limit]
-		p.Next = store.EncodeCursor(store.EncodeKey(rs[len(rs)-1].Key))
-	}
-	p.Records = rs
-	return p, nil
+	return store.PageOf(rs, q.Limit), nil
 }
 
 // BySubject implements [store.Store.BySubject]: candidates from the
@@ -215,8 +209,8 @@ func (s *Store) BySubject(ctx context.Context, department, tag string) ([]store.
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if !store.ValidDepartment(department) || tag == "" {
-		return nil, fmt.Errorf("%w: subject lookup needs a department and a tag", store.ErrInvalid)
+	if err := store.ValidateSubjectQuery(department, tag); err != nil {
+		return nil, err
 	}
 	d, err := s.dept(ctx, department, false)
 	if err != nil || d == nil {
