@@ -518,21 +518,27 @@ func devLogKey(name string) (string, error) {
 // projection (hex), making a random one on first run. It must stay the
 // same for the projection's lifetime.
 func devSecret(name string) ([]byte, error) {
-	b, err := os.ReadFile(name)
-	if err == nil {
-		s, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(s) < 16 {
-			return nil, fmt.Errorf("couldn't read ledger secret %s: not ≥ 16 hex bytes", name)
-		}
-		return s, nil
+	s, err := readSecret(name)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return s, err
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("couldn't read ledger secret: %w", err)
-	}
-	s := make([]byte, 32)
+	s = make([]byte, 32)
 	rand.Read(s)
 	if err := writeNew(name, []byte(hex.EncodeToString(s)+"\n"), 0o600); err != nil {
 		return nil, err
+	}
+	return s, nil
+}
+
+// readSecret reads a hex ledger secret of at least 16 bytes.
+func readSecret(name string) ([]byte, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read ledger secret: %w", err)
+	}
+	s, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(s) < 16 {
+		return nil, fmt.Errorf("couldn't read ledger secret %s: not ≥ 16 hex bytes", name)
 	}
 	return s, nil
 }

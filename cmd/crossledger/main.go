@@ -38,7 +38,8 @@ var commands = []command{
 	{"dev", "run the whole ledger in one process on embedded defaults (broker, ingest, log, SQLite projection, demo departments) under ./data", runDev},
 	{"keygen", "make a log signing key (note format) or a department Ed25519 key", runKeygen},
 	{"schema", "check department schema files, or print the built-in demo schemas", runSchema},
-	{"log", "inspect and verify a log directory (fsck, checkpoint, proofs)", runLog},
+	{"log", "inspect and verify a log directory (fsck, checkpoint)", runLog},
+	{"reproject", "rebuild a projection store (SQLite or ClickHouse) from the log and payloads, with progress", runReproject},
 }
 
 func main() {
@@ -94,7 +95,7 @@ func usage(w io.Writer) {
 	cs := append([]command(nil), commands...)
 	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
 	for _, c := range cs {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'crossledger <command> --help' for a command's flags.\n")
 }

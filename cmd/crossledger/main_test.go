@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/crossledger/crossledger/schema"
+	"github.com/crossledger/crossledger/store"
+	"github.com/crossledger/crossledger/store/sqlite"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -201,5 +205,47 @@ func TestDevStartsAndResumes(t *testing.T) {
 		if !strings.Contains(out.String(), "stopping") {
 			t.Errorf("run %d: no stopping line", i)
 		}
+	}
+
+	// The stopped ledger reprojects into a new SQLite file with the same
+	// records as dev's own projection.
+	rebuilt := filepath.Join(t.TempDir(), "rebuilt.db")
+	code, out, errOut := runCLI(t, "reproject", "--data", data, "--sqlite", rebuilt)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("reprojected %d entries", want)) {
+		t.Fatalf("reproject: exit %d, %q, %q", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "100%") {
+		t.Errorf("reproject showed no progress: %q", errOut)
+	}
+	ctx := context.Background()
+	orig, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(data, "projection.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	again, err := sqlite.Open(ctx, sqlite.Config{Path: rebuilt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	for _, d := range schema.Demo().Departments() {
+		dept, _ := schema.Demo().Department(d)
+		for _, rt := range dept.Types {
+			a, err := orig.List(ctx, d, rt.Name, store.ListQuery{Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := again.List(ctx, d, rt.Name, store.ListQuery{Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a.Records) == 0 || !reflect.DeepEqual(a.Records, b.Records) {
+				t.Errorf("%s/%s: dev projected %d records, reproject %d (or they differ)", d, rt.Name, len(a.Records), len(b.Records))
+			}
+		}
+	}
+	// A second reproject into the same file is refused.
+	if code, _, errOut := runCLI(t, "reproject", "--data", data, "--sqlite", rebuilt); code != 1 || !strings.Contains(errOut, "exists") {
+		t.Errorf("reproject over an existing store: exit %d, %q", code, errOut)
 	}
 }
