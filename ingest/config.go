@@ -59,6 +59,17 @@ type Config struct {
 	// FetchMaxWait bounds how long a partition reader waits for new data
 	// before polling again. Default 250ms.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+
+	// MaxProjectionLag is how many entries the projection may be behind
+	// the log before ingest pauses (see [ErrPushback]): it takes no new
+	// batch until the lag is back at or below it. It only applies when
+	// [Deps.Projection] is set. Default 100000.
+	MaxProjectionLag uint64 `yaml:"max_projection_lag"`
+	// MinFreeDisk is the free space, in bytes, that the file system of
+	// PayloadDir must keep; below it ingest pauses (see [ErrPushback])
+	// until space is freed. Keep the log on the same file system, or
+	// watch its space separately. Default 1 GiB.
+	MinFreeDisk uint64 `yaml:"min_free_disk"`
 }
 
 // SetDefaults fills zero fields with their defaults.
@@ -92,6 +103,12 @@ func (c *Config) SetDefaults() {
 	}
 	if c.FetchMaxWait == 0 {
 		c.FetchMaxWait = 250 * time.Millisecond
+	}
+	if c.MaxProjectionLag == 0 {
+		c.MaxProjectionLag = 100000
+	}
+	if c.MinFreeDisk == 0 {
+		c.MinFreeDisk = 1 << 30
 	}
 }
 

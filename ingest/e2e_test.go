@@ -234,6 +234,9 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || wm.Size != total {
 		t.Fatalf("watermark %+v, %v; want size %d", wm, err, total)
 	}
+	if got := pj.ProjectedSize(); got != total {
+		t.Fatalf("ProjectedSize %d, want %d", got, total)
+	}
 	rt, _ := lg.catalog.RecordType("civil-affairs", "marriage", 0)
 	v := values(t, rt, 7)
 	rec, err := st.Current(ctx, "civil-affairs", "marriage", []string{v["marriage_id"]})

@@ -54,6 +54,10 @@ type Ingester struct {
 	pending map[string]map[uint64]*item
 
 	writer *kafka.Writer
+
+	lag    ProjectionProgress // nil: no projection check
+	statfs func(dir string) (free uint64, err error)
+	pb     pushback
 }
 
 // Deps are the Ingester's collaborators.
@@ -66,6 +70,11 @@ type Deps struct {
 	// ingest applies the logged department.key entries to it.
 	Keys   *schema.KeyRing
 	Logger *slog.Logger
+	// Projection, if set, reports the projection's progress: ingest
+	// pauses while the projection is more than Config.MaxProjectionLag
+	// entries behind the log (see [ErrPushback]). Typically the
+	// [Projector] that runs beside ingest. Nil: no projection check.
+	Projection ProjectionProgress
 }
 
 // New prepares an Ingester: it opens the payload store (dropping payloads
@@ -95,6 +104,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Ingester, error) {
 	in := &Ingester{
 		cfg: cfg, log: deps.Log, catalog: deps.Catalog, keys: deps.Keys, payloads: pl, logger: deps.Logger,
 		leaves: map[string][]uint64{}, pending: map[string]map[uint64]*item{},
+		lag: deps.Projection, statfs: freeDisk,
 	}
 	if raw := deps.Log.State(); len(raw) > 0 {
 		if err := json.Unmarshal(raw, &in.st); err != nil {
@@ -191,7 +201,10 @@ type item struct {
 // Run consumes until ctx is done or a log append fails. It creates missing
 // topics, starts one reader per partition of the changes and access topics
 // at the offsets committed in the log state, and processes batches one at
-// a time. Readers block when the batch channel is full: backpressure.
+// a time. Readers block when the batch channel (BatchSize items) is full:
+// backpressure. Before each batch, ingest waits while the projection or the
+// disk falls behind (see [ErrPushback] and [Ingester.Paused]), so a slow
+// projection or a filling disk stops fetching instead of growing memory.
 func (in *Ingester) Run(ctx context.Context) error {
 	c := in.cfg
 	if err := EnsureTopics(ctx, c.Brokers, c.TopicPartitions, c.ReplicationFactor,
@@ -246,6 +259,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		for {
+			if err := in.waitRoom(gctx); err != nil {
+				return nil // ctx done
+			}
 			batch, err := in.collect(gctx, msgs)
 			if err != nil {
 				return nil // ctx done

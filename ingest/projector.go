@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/crossledger/crossledger/merkle"
@@ -37,7 +38,17 @@ type Projector struct {
 	// Poll is how often an idle projector looks for new entries. Default 50ms.
 	Poll   time.Duration
 	Logger *slog.Logger
+
+	projected atomic.Uint64 // the watermark last read or written
 }
+
+// ProjectedSize returns the projection's watermark as of the last [Projector.Step]:
+// the log size it has projected (0 before the first Step). Safe to call
+// concurrently with Run; pass the Projector as [Deps.Projection] so ingest
+// pauses while the projection falls behind.
+func (p *Projector) ProjectedSize() uint64 { return p.projected.Load() }
+
+var _ ProjectionProgress = (*Projector)(nil)
 
 func (p *Projector) logger() *slog.Logger {
 	if p.Logger == nil {
@@ -81,6 +92,7 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ingest: couldn't read projection watermark: %w", err)
 	}
+	p.projected.Store(wm.Size)
 	size := p.Log.Size()
 	if wm.Size >= size {
 		return 0, nil
@@ -109,6 +121,7 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 	if err := p.Store.Write(ctx, batch); err != nil {
 		return 0, fmt.Errorf("ingest: couldn't write projection: %w", err)
 	}
+	p.projected.Store(wm.Size + uint64(len(batch)))
 	return len(batch), nil
 }
 

@@ -101,8 +101,24 @@ type devLedger struct {
 	ln       net.Listener
 	srv      *http.Server
 
-	rejected atomic.Int64
-	closers  []func() error
+	rejected  atomic.Int64
+	projected projectionRef
+	closers   []func() error
+}
+
+// projectionRef tells ingest how far the projector has got, so ingest
+// pauses (backpressure) when the projection falls behind. Ingest is made
+// before the projector (which reads ingest's payloads), hence the
+// indirection; until the projector exists the projection counts as 0.
+type projectionRef struct {
+	p atomic.Pointer[ingest.Projector]
+}
+
+func (r *projectionRef) ProjectedSize() uint64 {
+	if p := r.p.Load(); p != nil {
+		return p.ProjectedSize()
+	}
+	return 0
 }
 
 func (d *devLedger) defer_(f func() error) { d.closers = append(d.closers, f) }
@@ -156,7 +172,7 @@ func (d *devLedger) open(ctx context.Context) error {
 	d.catalog = schema.Demo()
 	brokers := []string{b.Addr()}
 	d.ingester, err = ingest.New(ctx, ingest.Config{Brokers: brokers, PayloadDir: d.path("payloads")},
-		ingest.Deps{Log: d.log, Catalog: d.catalog, Keys: ring, Logger: logger})
+		ingest.Deps{Log: d.log, Catalog: d.catalog, Keys: ring, Logger: logger, Projection: &d.projected})
 	if err != nil {
 		return err
 	}
@@ -258,6 +274,7 @@ func (d *devLedger) run(ctx context.Context) error {
 	pj := newStage("projector")
 	proj := &ingest.Projector{Log: d.log, Payloads: d.ingester.Payloads(), Store: d.store, Catalog: d.catalog,
 		LedgerSecret: d.secret, Logger: d.env.logger}
+	d.projected.p.Store(proj)
 	goFn(pj, "projector", proj.Run)
 	web := newStage("HTTP server")
 	goFn(web, "HTTP server", func(context.Context) error {
