@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
+	"github.com/crossledger/crossledger/ops/testenv"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,14 +21,7 @@ import (
 // configured and services are not required.
 func server(t testing.TB) string {
 	t.Helper()
-	addr := os.Getenv("CROSSLEDGER_TEST_CLICKHOUSE")
-	if addr == "" {
-		if os.Getenv("CROSSLEDGER_REQUIRE_SERVICES") == "1" {
-			t.Fatal("CROSSLEDGER_TEST_CLICKHOUSE is unset and CROSSLEDGER_REQUIRE_SERVICES=1")
-		}
-		t.Skip("CROSSLEDGER_TEST_CLICKHOUSE is unset")
-	}
-	return addr
+	return testenv.ClickHouse(t)
 }
 
 // testConfig returns a config with a fresh database prefix, and drops every
