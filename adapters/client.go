@@ -171,14 +171,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		db.Close()
 		return nil, err
 	}
-	c.writer = &kafka.Writer{
-		Addr: kafka.TCP(cfg.Brokers...), Topic: cfg.ChangesTopic, Balancer: &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchBytes: 16 << 20,
-		// A transport of its own: kafka-go's shared default caches topic
-		// metadata process-wide for 6 s, so a client opened just after its
-		// topic was created would see "unknown topic" until the cache aged.
-		Transport: &kafka.Transport{MetadataTTL: 2 * time.Second},
-	}
+	c.writer = topics.NewWriter(cfg.Brokers, cfg.ChangesTopic)
 	return c, nil
 }
 

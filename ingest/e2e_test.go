@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	ktopics "github.com/crossledger/crossledger/internal/topics"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -261,7 +262,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	drain(lg.receipts)
-	w := &kafka.Writer{Addr: kafka.TCP(lg.addr), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	w := ktopics.NewWriter([]string{lg.addr}, "")
 	defer w.Close()
 	send := func(topic, key string, value []byte) {
 		t.Helper()

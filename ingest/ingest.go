@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/crossledger/crossledger/internal/topics"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -211,10 +212,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		c.ChangesTopic, c.AccessTopic, c.ReceiptsTopic, c.RejectedTopic); err != nil {
 		return err
 	}
-	in.writer = &kafka.Writer{
-		Addr: kafka.TCP(c.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond, BatchSize: 1000, BatchBytes: 16 << 20,
-	}
+	in.writer = topics.NewWriter(c.Brokers, "")
 	defer in.writer.Close()
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	ktopics "github.com/crossledger/crossledger/internal/topics"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -101,7 +102,7 @@ func TestPushbackProjectionLag(t *testing.T) {
 	defer func() { stop(); wg.Wait() }()
 
 	rt, _ := cat.RecordType("tax", "tax-credit", 0)
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	w := ktopics.NewWriter([]string{addr}, "")
 	defer w.Close()
 	publish := func(from, to uint64) {
 		t.Helper()

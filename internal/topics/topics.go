@@ -68,3 +68,20 @@ func Partitions(ctx context.Context, brokers []string, topic string) ([]int, err
 		}
 	}
 }
+
+// NewWriter returns a producer for brokers that waits for all in-sync
+// replicas (acks=all) and partitions by message key, so one department's
+// messages stay in order on one partition. topic may be "" when every
+// message names its own.
+//
+// Each writer gets a transport of its own: kafka-go's shared default
+// caches topic metadata process-wide for 6 s, so a writer used just after
+// its topic was created would see "unknown topic" until that cache aged.
+func NewWriter(brokers []string, topic string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
+		BatchSize: 1000, BatchBytes: 16 << 20,
+		Transport: &kafka.Transport{MetadataTTL: 2 * time.Second},
+	}
+}
