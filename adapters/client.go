@@ -338,32 +338,14 @@ func (c *Client) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.cfg.Brokers, Topic: c.cfg.ReceiptsTopic, Partition: p,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
-		if err := r.SetOffset(start); err != nil {
-			r.Close()
-			return fmt.Errorf("adapters: couldn't seek receipts/%d: %w", p, err)
-		}
 		g.Go(func() error {
-			defer r.Close()
-			for {
-				m, err := r.FetchMessage(gctx)
-				if err != nil {
-					if gctx.Err() != nil {
+			return topics.ReadPartition(gctx, c.cfg.Brokers, c.cfg.ReceiptsTopic, p, start, 250*time.Millisecond,
+				func(m kafka.Message) error {
+					if string(m.Key) != c.cfg.Department {
 						return nil
 					}
-					return fmt.Errorf("adapters: couldn't read receipts/%d: %w", p, err)
-				}
-				if string(m.Key) != c.cfg.Department {
-					continue
-				}
-				if err := c.handleReceipt(gctx, p, m.Offset, m.Value); err != nil {
-					if gctx.Err() != nil {
-						return nil
-					}
-					return err
-				}
-			}
+					return c.handleReceipt(gctx, p, m.Offset, m.Value)
+				})
 		})
 	}
 	g.Go(func() error { return c.resendLoop(gctx) })

@@ -227,31 +227,16 @@ func (in *Ingester) Run(ctx context.Context) error {
 			if !ok {
 				start = kafka.FirstOffset
 			}
-			r := kafka.NewReader(kafka.ReaderConfig{
-				Brokers: c.Brokers, Topic: topic, Partition: p,
-				MinBytes: 1, MaxBytes: 16 << 20, MaxWait: c.FetchMaxWait,
-			})
-			if err := r.SetOffset(start); err != nil {
-				r.Close()
-				return fmt.Errorf("ingest: couldn't seek %s/%d to %d: %w", topic, p, start, err)
-			}
 			g.Go(func() error {
-				defer r.Close()
-				for {
-					m, err := r.FetchMessage(gctx)
-					if err != nil {
-						if gctx.Err() != nil {
-							return nil
-						}
-						return fmt.Errorf("ingest: couldn't read %s/%d: %w", topic, p, err)
-					}
+				return topics.ReadPartition(gctx, c.Brokers, topic, p, start, c.FetchMaxWait, func(m kafka.Message) error {
 					it := &item{topic: m.Topic, partition: m.Partition, offset: m.Offset, key: m.Key, value: m.Value}
 					select {
 					case msgs <- it:
-					case <-gctx.Done():
 						return nil
+					case <-gctx.Done():
+						return gctx.Err()
 					}
-				}
+				})
 			})
 		}
 	}

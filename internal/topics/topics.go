@@ -85,3 +85,35 @@ func NewWriter(brokers []string, topic string) *kafka.Writer {
 		Transport: &kafka.Transport{MetadataTTL: 2 * time.Second},
 	}
 }
+
+// ReadPartition reads one partition of topic from offset (or
+// kafka.FirstOffset) and calls fn for each message, in order, until ctx is
+// done (then it returns nil) or reading or fn fails. There is no consumer
+// group: the caller owns the offsets, e.g. in the log state, and resumes
+// from them.
+func ReadPartition(ctx context.Context, brokers []string, topic string, partition int, offset int64,
+	maxWait time.Duration, fn func(kafka.Message) error) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: brokers, Topic: topic, Partition: partition,
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: maxWait,
+	})
+	defer r.Close()
+	if err := r.SetOffset(offset); err != nil {
+		return fmt.Errorf("topics: couldn't seek %s/%d to %d: %w", topic, partition, offset, err)
+	}
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("topics: couldn't read %s/%d: %w", topic, partition, err)
+		}
+		if err := fn(m); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
