@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/crossledger/crossledger/internal/topics"
 	"log/slog"
 	"net/url"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -18,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	_ "modernc.org/sqlite" // the "sqlite" driver
 
+	"github.com/crossledger/crossledger/internal/topics"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 )
@@ -35,7 +39,10 @@ type Config struct {
 	// RecordSecret keys record references (schema.RecordRef). Required,
 	// ≥ 16 bytes; keep it stable for the department's lifetime.
 	RecordSecret []byte
-	// Catalog holds the department's record-type schemas. Required.
+	// Catalog holds the department's record-type schemas. A department
+	// that publishes no record changes (a gateway writing access entries
+	// with PublishEnvelope) may be absent from it, or Catalog may be nil;
+	// Publish then fails.
 	Catalog *schema.Catalog
 	// LogVerifier verifies the log's checkpoints (merkle.NewSigner's
 	// verifier, or note.NewVerifier of the log's public key). Required.
@@ -60,6 +67,15 @@ type Config struct {
 	// OnRejected, if set, is called (from the receipt consumer; don't
 	// block) for every rejection of one of the client's messages.
 	OnRejected func(Rejection)
+	// OnAccepted, if set, is called (from the receipt consumer; don't
+	// block) for every message whose receipt verified, after its outbox
+	// row was retired.
+	OnAccepted func(Accepted)
+
+	// MaxBatch bounds how many changes one outbox transaction and one
+	// Kafka write carry (group commit), and how many receipts are
+	// settled together. Default 1000.
+	MaxBatch int
 
 	// Now is the clock for envelope times. Default time.Now.
 	Now func() time.Time
@@ -80,6 +96,9 @@ func (c *Config) setDefaults() {
 	if c.MaxResendAfter == 0 {
 		c.MaxResendAfter = 2 * time.Minute
 	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 1000
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -97,8 +116,6 @@ func (c *Config) Validate() error {
 		return errors.New("adapters: Key is not an Ed25519 private key")
 	case len(c.RecordSecret) < 16:
 		return errors.New("adapters: RecordSecret must be at least 16 bytes")
-	case c.Catalog == nil:
-		return errors.New("adapters: Catalog is required")
 	case c.LogVerifier == nil:
 		return errors.New("adapters: LogVerifier is required")
 	case len(c.Brokers) == 0:
@@ -107,9 +124,8 @@ func (c *Config) Validate() error {
 		return errors.New("adapters: OutboxPath is required")
 	case c.ResendAfter < 0 || c.MaxResendAfter < c.ResendAfter:
 		return errors.New("adapters: need 0 ≤ ResendAfter ≤ MaxResendAfter")
-	}
-	if _, ok := c.Catalog.Department(c.Department); !ok {
-		return fmt.Errorf("adapters: department %s is not in the catalog", c.Department)
+	case c.MaxBatch < 0:
+		return errors.New("adapters: MaxBatch must be ≥ 0")
 	}
 	return nil
 }
@@ -119,6 +135,15 @@ type Rejection struct {
 	Seq    uint64
 	Reason string // machine-readable, see schema.ReasonOf
 	Detail string
+}
+
+// Accepted is a message whose receipt verified: it is in the log at Leaf.
+type Accepted struct {
+	Seq  uint64
+	Leaf uint64
+	// Sent is when this client first sent the message; zero when it was
+	// sent before the client was (re)opened.
+	Sent time.Time
 }
 
 // State is an outbox row's state.
@@ -140,18 +165,59 @@ type Status struct {
 	Attempts int
 }
 
-// Client is a department's connection to the ledger. Publish may be
-// called concurrently; Run must be running for receipts and re-sends.
+// Client is a department's connection to the ledger. Publish,
+// PublishEnvelope and PublishBatch may be called concurrently; Run must be
+// running for receipts and re-sends.
+//
+// # Group commit
+//
+// Publishing calls enqueue their envelopes and wait. One committer
+// goroutine takes everything queued (up to [Config.MaxBatch] changes),
+// assigns consecutive seqs in queue order, signs them (on all cores),
+// stores every row and the next seq in one fsynced transaction, and hands
+// the batch to one sender goroutine, which sends it with one Kafka write
+// and completes each caller. While one batch is being sent the next is
+// being committed; sends stay in seq order. So a single caller pays the
+// same one fsync and one round trip as before, and many concurrent callers
+// share them.
+//
+// Shutdown: Close stops accepting calls, lets the committer store and the
+// sender send what was queued, then closes the writer and the outbox.
 type Client struct {
 	cfg    Config
 	db     *sql.DB
 	writer *kafka.Writer
-	mu     sync.Mutex // serialises Publish: seq order = send order
+	// mu serialises Kafka writes (the sender's and resendDue's), so
+	// messages leave in seq order.
+	mu sync.Mutex
+
+	queue    chan *pubReq
+	toSend   chan *sendBatch
+	closeMu  sync.RWMutex // held shared while enqueuing; Close takes it to stop
+	closed   bool
+	quit     chan struct{}
+	done     chan struct{} // closed when the committer and sender have stopped
+	sendCtx  context.Context
+	stopSend context.CancelFunc
+
+	verifier note.Verifier // cfg.LogVerifier, remembering good signatures
+
+	sentMu sync.Mutex
+	sentAt map[uint64]time.Time // first send of pending seqs, for Accepted
+
+	// Receipt progress, for resendDue: when a receipt last settled a row
+	// (Unix ns of cfg.Now) and the highest seq settled.
+	lastSettled atomic.Int64
+	maxSettled  atomic.Uint64
 }
 
-// Open opens (creating) the outbox and prepares the Kafka writer. On the
-// first open it records the receipts topic's end offsets, so the receipt
-// consumer reads every receipt for messages published from now on.
+// ErrClosed is returned by publishing calls on a closed [Client].
+var ErrClosed = errors.New("adapters: client closed")
+
+// Open opens (creating) the outbox, prepares the Kafka writer and starts
+// the committer. On the first open it records the receipts topic's end
+// offsets, so the receipt consumer reads every receipt for messages
+// published from now on.
 func Open(ctx context.Context, cfg Config) (*Client, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -166,12 +232,25 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("adapters: couldn't open outbox: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	c := &Client{cfg: cfg, db: db}
+	c := &Client{cfg: cfg, db: db,
+		queue:    make(chan *pubReq, cfg.MaxBatch),
+		toSend:   make(chan *sendBatch, 1),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+		verifier: &cachingVerifier{Verifier: cfg.LogVerifier},
+		sentAt:   map[uint64]time.Time{},
+	}
 	if err := c.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	c.writer = topics.NewWriter(cfg.Brokers, cfg.ChangesTopic)
+	c.sendCtx, c.stopSend = context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.commitLoop() }()
+	go func() { defer wg.Done(); c.sendLoop() }()
+	go func() { wg.Wait(); close(c.done) }()
 	return c, nil
 }
 
@@ -199,13 +278,33 @@ CREATE TABLE IF NOT EXISTS receipt_offsets (partition INTEGER PRIMARY KEY, next 
 	return nil
 }
 
-// Close closes the writer and the outbox. Stop Run first.
+// Close stops accepting publishing calls, stores and sends (one attempt)
+// what was already queued, and closes the writer and the outbox. Stop Run
+// first.
 func (c *Client) Close() error {
+	c.closeMu.Lock()
+	already := c.closed
+	c.closed = true
+	c.closeMu.Unlock()
+	if already {
+		return nil
+	}
+	close(c.quit)
+	<-c.done
+	c.stopSend()
 	werr := c.writer.Close()
 	if err := c.db.Close(); err != nil {
 		return fmt.Errorf("adapters: couldn't close outbox: %w", err)
 	}
 	return werr
+}
+
+// Change is one record change for [Client.PublishBatch], as the arguments
+// of [Client.Publish].
+type Change struct {
+	RecordType string
+	Op         schema.Op
+	Values     map[string]string
 }
 
 // Publish records a change of one record: it validates values against the
@@ -216,24 +315,35 @@ func (c *Client) Close() error {
 // error matching [ErrQueued] means the message is durable but not sent
 // yet; any other error means nothing was stored.
 func (c *Client) Publish(ctx context.Context, recordType string, op schema.Op, values map[string]string) (uint64, error) {
-	rt, err := c.cfg.Catalog.RecordType(c.cfg.Department, recordType, 0)
+	it, err := c.build(Change{RecordType: recordType, Op: op, Values: values})
 	if err != nil {
 		return 0, err
 	}
-	key, err := recordKey(rt, values)
-	if err != nil {
+	seqs, err := c.submit(ctx, []pubItem{it})
+	if len(seqs) == 0 {
 		return 0, err
 	}
-	ref := schema.RecordRef(c.cfg.RecordSecret, rt.Name, key)
-	if op == schema.OpDelete {
-		values = nil
+	return seqs[0], err
+}
+
+// PublishBatch publishes changes as [Client.Publish] does, atomically:
+// they get consecutive seqs, in order, and are stored in one transaction
+// and sent in one write. It returns their seqs. An error matching
+// [ErrQueued] means all are durable but not all were sent; any other
+// error means none was stored (an invalid change is named by its index).
+func (c *Client) PublishBatch(ctx context.Context, changes []Change) ([]uint64, error) {
+	if len(changes) == 0 {
+		return nil, nil
 	}
-	ch, ds, err := schema.BuildChange(rt, op, ref, values, rand.Reader)
-	if err != nil {
-		return 0, err
+	its := make([]pubItem, len(changes))
+	for i, ch := range changes {
+		it, err := c.build(ch)
+		if err != nil {
+			return nil, fmt.Errorf("adapters: change %d: %w", i, err)
+		}
+		its[i] = it
 	}
-	env := &schema.Envelope{V: 1, Kind: schema.KindRecordChange, Department: c.cfg.Department, Change: ch}
-	return c.publish(ctx, env, ds)
+	return c.submit(ctx, its)
 }
 
 // PublishEnvelope publishes an envelope of any kind (a grant, a revoke, a
@@ -241,7 +351,40 @@ func (c *Client) Publish(ctx context.Context, recordType string, op schema.Op, v
 // Seq and Time, signs it and sends it like [Client.Publish].
 func (c *Client) PublishEnvelope(ctx context.Context, env *schema.Envelope, ds []schema.Disclosure) (uint64, error) {
 	env.V, env.Department = 1, c.cfg.Department
-	return c.publish(ctx, env, ds)
+	seqs, err := c.submit(ctx, []pubItem{{env: env, ds: ds}})
+	if len(seqs) == 0 {
+		return 0, err
+	}
+	return seqs[0], err
+}
+
+// build makes the unsigned envelope of a record change.
+func (c *Client) build(chg Change) (pubItem, error) {
+	if c.cfg.Catalog == nil {
+		return pubItem{}, fmt.Errorf("adapters: no catalog: department %s can't publish record type %s", c.cfg.Department, chg.RecordType)
+	}
+	if _, ok := c.cfg.Catalog.Department(c.cfg.Department); !ok {
+		return pubItem{}, fmt.Errorf("adapters: department %s is not in the catalog, so it has no record type %s (it can only PublishEnvelope)", c.cfg.Department, chg.RecordType)
+	}
+	rt, err := c.cfg.Catalog.RecordType(c.cfg.Department, chg.RecordType, 0)
+	if err != nil {
+		return pubItem{}, err
+	}
+	key, err := recordKey(rt, chg.Values)
+	if err != nil {
+		return pubItem{}, err
+	}
+	ref := schema.RecordRef(c.cfg.RecordSecret, rt.Name, key)
+	values := chg.Values
+	if chg.Op == schema.OpDelete {
+		values = nil
+	}
+	ch, ds, err := schema.BuildChange(rt, chg.Op, ref, values, rand.Reader)
+	if err != nil {
+		return pubItem{}, err
+	}
+	env := &schema.Envelope{V: 1, Kind: schema.KindRecordChange, Department: c.cfg.Department, Change: ch}
+	return pubItem{env: env, ds: ds}, nil
 }
 
 func recordKey(rt *schema.RecordType, values map[string]string) ([]string, error) {
@@ -257,52 +400,332 @@ func recordKey(rt *schema.RecordType, values map[string]string) ([]string, error
 	return key, nil
 }
 
-func (c *Client) publish(ctx context.Context, env *schema.Envelope, ds []schema.Disclosure) (uint64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	tx, err := c.db.BeginTx(ctx, nil)
+// pubItem is one envelope of a publishing call, and what the committer
+// made of it.
+type pubItem struct {
+	env      *schema.Envelope
+	ds       []schema.Disclosure
+	digest   string
+	envelope []byte // canonical signed envelope
+	value    []byte // the encoded Kafka message
+	err      error
+}
+
+// A pubReq is one publishing call, queued for the committer.
+type pubReq struct {
+	ctx   context.Context
+	items []pubItem
+	// state: reqQueued until the committer takes it (reqTaken) or the
+	// caller gives up first (reqAbandoned: nothing will be stored).
+	state atomic.Int32
+
+	// Set by the committer before it closes stored: the seqs, or why
+	// nothing was stored.
+	seqs   []uint64
+	err    error
+	stored chan struct{}
+	// Set by the sender before it closes sent: the first send error of
+	// the request's messages, if any.
+	sendErr error
+	sent    chan struct{}
+}
+
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+// submit queues items as one request and waits for their seqs.
+func (c *Client) submit(ctx context.Context, items []pubItem) ([]uint64, error) {
+	r := &pubReq{ctx: ctx, items: items, stored: make(chan struct{}), sent: make(chan struct{})}
+	c.closeMu.RLock()
+	if c.closed {
+		c.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case c.queue <- r:
+		c.closeMu.RUnlock()
+	case <-ctx.Done():
+		c.closeMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	select {
+	case <-r.stored:
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return nil, ctx.Err()
+		}
+		<-r.stored // taken: storing is bounded (SQLite busy timeout), wait for it
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	select {
+	case <-r.sent:
+	case <-ctx.Done():
+		return r.seqs, fmt.Errorf("%w: %s: %v", ErrQueued, seqRange(r.seqs), ctx.Err())
+	}
+	if r.sendErr != nil {
+		return r.seqs, fmt.Errorf("%w: %s: %v", ErrQueued, seqRange(r.seqs), r.sendErr)
+	}
+	return r.seqs, nil
+}
+
+func seqRange(seqs []uint64) string {
+	if len(seqs) == 1 {
+		return fmt.Sprintf("seq %d", seqs[0])
+	}
+	return fmt.Sprintf("seqs %d–%d", seqs[0], seqs[len(seqs)-1])
+}
+
+// commitLoop is the committer: it stores queued requests in batches until
+// Close, then stores what is left and stops the sender.
+func (c *Client) commitLoop() {
+	defer close(c.toSend)
+	for {
+		var first *pubReq
+		select {
+		case first = <-c.queue:
+		case <-c.quit:
+			// Close holds off new requests; store those already queued.
+			for {
+				select {
+				case r := <-c.queue:
+					c.commit(c.gather(r))
+				default:
+					return
+				}
+			}
+		}
+		c.commit(c.gather(first))
+	}
+}
+
+// gather returns first and whatever else is queued, up to MaxBatch items.
+func (c *Client) gather(first *pubReq) []*pubReq {
+	batch := []*pubReq{first}
+	n := len(first.items)
+	for n < c.cfg.MaxBatch {
+		select {
+		case r := <-c.queue:
+			batch = append(batch, r)
+			n += len(r.items)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// sendBatch is one committed batch for the sender.
+type sendBatch struct {
+	reqs []*pubReq
+	msgs []kafka.Message
+}
+
+// commit numbers, signs and stores reqs in one transaction and hands them
+// to the sender. A request with an invalid envelope fails alone and the
+// others are renumbered, so seqs stay dense.
+func (c *Client) commit(reqs []*pubReq) {
+	live := reqs[:0]
+	for _, r := range reqs {
+		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
+			continue // abandoned by its caller
+		}
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			close(r.stored)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	fail := func(rs []*pubReq, err error) {
+		for _, r := range rs {
+			r.err = err
+			close(r.stored)
+		}
+	}
+	tx, err := c.db.BeginTx(context.Background(), nil)
 	if err != nil {
-		return 0, fmt.Errorf("adapters: couldn't begin outbox transaction: %w", err)
+		fail(live, fmt.Errorf("adapters: couldn't begin outbox transaction: %w", err))
+		return
 	}
 	defer tx.Rollback()
-	var seq uint64
-	if err := tx.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'next_seq'`).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("adapters: couldn't read next seq: %w", err)
+	var next uint64
+	if err := tx.QueryRow(`SELECT v FROM meta WHERE k = 'next_seq'`).Scan(&next); err != nil {
+		fail(live, fmt.Errorf("adapters: couldn't read next seq: %w", err))
+		return
 	}
-	env.Seq = seq
-	env.Time = c.cfg.Now().UTC().Format("2006-01-02T15:04:05Z")
-	if err := schema.Sign(env, c.cfg.Key); err != nil {
-		return 0, err
+	now := c.cfg.Now()
+	stamp := now.UTC().Format("2006-01-02T15:04:05Z")
+	for {
+		seq := next
+		var items []*pubItem
+		for _, r := range live {
+			r.seqs = make([]uint64, len(r.items))
+			for i := range r.items {
+				it := &r.items[i]
+				it.env.Seq, it.env.Time, it.err = seq, stamp, nil
+				r.seqs[i] = seq
+				seq++
+				items = append(items, it)
+			}
+		}
+		c.seal(items)
+		ok := live[:0]
+		var bad []*pubReq
+		for _, r := range live {
+			var err error
+			for i, it := range r.items {
+				if it.err != nil {
+					err = it.err
+					if len(r.items) > 1 {
+						err = fmt.Errorf("adapters: change %d: %w", i, err)
+					}
+					break
+				}
+			}
+			if err != nil {
+				r.err = err
+				bad = append(bad, r)
+			} else {
+				ok = append(ok, r)
+			}
+		}
+		for _, r := range bad {
+			close(r.stored)
+		}
+		live = ok
+		if len(bad) == 0 || len(live) == 0 {
+			break
+		}
+		// Renumber the rest (re-signing them) so no seq is skipped.
 	}
-	if err := env.Validate(); err != nil {
-		return 0, err
+	if len(live) == 0 {
+		return
 	}
-	m, err := schema.NewMessage(env, ds)
+	stmt, err := tx.Prepare(`INSERT INTO outbox (seq, digest, envelope, message, state, attempts, next_attempt) VALUES (?, ?, ?, ?, 'pending', 1, ?)`)
 	if err != nil {
-		return 0, err
+		fail(live, fmt.Errorf("adapters: couldn't store message: %w", err))
+		return
 	}
-	if len(m.Envelope) > schema.MaxEntrySize {
-		return 0, fmt.Errorf("adapters: envelope is %d bytes: %w", len(m.Envelope), schema.ErrTooLarge)
+	defer stmt.Close()
+	retry := now.Add(c.cfg.ResendAfter).UnixMilli()
+	var msgs []kafka.Message
+	last := next
+	for _, r := range live {
+		for i := range r.items {
+			it := &r.items[i]
+			if _, err := stmt.Exec(r.seqs[i], it.digest, it.envelope, it.value, retry); err != nil {
+				fail(live, fmt.Errorf("adapters: couldn't store message seq %d: %w", r.seqs[i], err))
+				return
+			}
+			msgs = append(msgs, kafka.Message{Key: []byte(c.cfg.Department), Value: it.value})
+			last = r.seqs[i]
+		}
 	}
-	value, err := m.Encode()
-	if err != nil {
-		return 0, err
-	}
-	next := c.cfg.Now().Add(c.cfg.ResendAfter).UnixMilli()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (seq, digest, envelope, message, state, attempts, next_attempt) VALUES (?, ?, ?, ?, 'pending', 1, ?)`,
-		seq, schema.EnvelopeDigest(m.Envelope), []byte(m.Envelope), value, next); err != nil {
-		return 0, fmt.Errorf("adapters: couldn't store message: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET v = ? WHERE k = 'next_seq'`, seq+1); err != nil {
-		return 0, fmt.Errorf("adapters: couldn't advance seq: %w", err)
+	if _, err := tx.Exec(`UPDATE meta SET v = ? WHERE k = 'next_seq'`, last+1); err != nil {
+		fail(live, fmt.Errorf("adapters: couldn't advance seq: %w", err))
+		return
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("adapters: couldn't commit outbox: %w", err)
+		fail(live, fmt.Errorf("adapters: couldn't commit outbox: %w", err))
+		return
 	}
-	if err := c.writer.WriteMessages(ctx, kafka.Message{Key: []byte(c.cfg.Department), Value: value}); err != nil {
-		return seq, fmt.Errorf("%w: seq %d: %v", ErrQueued, seq, err)
+	for _, r := range live {
+		for i := range r.items {
+			r.items[i].ds, r.items[i].envelope = nil, nil // the sender needs value only
+		}
+		close(r.stored)
 	}
-	return seq, nil
+	c.toSend <- &sendBatch{reqs: live, msgs: msgs}
+}
+
+// seal signs, validates and encodes items (numbered and stamped), setting
+// each item's err on failure. Signing is spread over all cores.
+func (c *Client) seal(items []*pubItem) {
+	one := func(it *pubItem) {
+		if err := schema.Sign(it.env, c.cfg.Key); err != nil {
+			it.err = err
+			return
+		}
+		if err := it.env.Validate(); err != nil {
+			it.err = err
+			return
+		}
+		m, err := schema.NewMessage(it.env, it.ds)
+		if err != nil {
+			it.err = err
+			return
+		}
+		if len(m.Envelope) > schema.MaxEntrySize {
+			it.err = fmt.Errorf("adapters: envelope is %d bytes: %w", len(m.Envelope), schema.ErrTooLarge)
+			return
+		}
+		if it.value, err = m.Encode(); err != nil {
+			it.err = err
+			return
+		}
+		it.envelope = []byte(m.Envelope)
+		it.digest = schema.EnvelopeDigest(m.Envelope)
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(items)/16+1)
+	if workers <= 1 {
+		for _, it := range items {
+			one(it)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	per := (len(items) + workers - 1) / workers
+	for lo := 0; lo < len(items); lo += per {
+		part := items[lo:min(lo+per, len(items))]
+		wg.Go(func() {
+			for _, it := range part {
+				one(it)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// sendLoop is the sender: it writes each committed batch with one Kafka
+// write, in commit order, and completes its callers.
+func (c *Client) sendLoop() {
+	for b := range c.toSend {
+		c.mu.Lock()
+		now := time.Now()
+		c.sentMu.Lock()
+		for _, r := range b.reqs {
+			for _, seq := range r.seqs {
+				c.sentAt[seq] = now
+			}
+		}
+		c.sentMu.Unlock()
+		err := c.writer.WriteMessages(c.sendCtx, b.msgs...)
+		c.mu.Unlock()
+		var werrs kafka.WriteErrors
+		perMsg := errors.As(err, &werrs) && len(werrs) == len(b.msgs)
+		i := 0
+		for _, r := range b.reqs {
+			for range r.seqs {
+				e := err
+				if perMsg {
+					e = werrs[i]
+				}
+				if e != nil && r.sendErr == nil {
+					r.sendErr = e
+				}
+				i++
+			}
+			close(r.sent)
+		}
+	}
 }
 
 // Status reports the outbox state of seq.
@@ -326,13 +749,15 @@ func (c *Client) Pending(ctx context.Context) (int, error) {
 }
 
 // Run consumes receipts and re-sends unacknowledged messages until ctx is
-// done.
+// done. Receipts are settled in batches: whatever has arrived (up to
+// MaxBatch) is verified and retired in one transaction.
 func (c *Client) Run(ctx context.Context) error {
 	parts, err := topics.Partitions(ctx, c.cfg.Brokers, c.cfg.ReceiptsTopic)
 	if err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	in := make(chan receiptMsg, c.cfg.MaxBatch)
 	for _, p := range parts {
 		start, err := c.receiptOffset(gctx, p)
 		if err != nil {
@@ -341,18 +766,54 @@ func (c *Client) Run(ctx context.Context) error {
 		g.Go(func() error {
 			return topics.ReadPartition(gctx, c.cfg.Brokers, c.cfg.ReceiptsTopic, p, start, 250*time.Millisecond,
 				func(m kafka.Message) error {
-					if string(m.Key) != c.cfg.Department {
+					select {
+					case in <- receiptMsg{partition: p, offset: m.Offset, ours: string(m.Key) == c.cfg.Department, value: m.Value}:
 						return nil
+					case <-gctx.Done():
+						return gctx.Err()
 					}
-					return c.handleReceipt(gctx, p, m.Offset, m.Value)
 				})
 		})
 	}
+	g.Go(func() error {
+		for {
+			var batch []receiptMsg
+			select {
+			case <-gctx.Done():
+				return nil
+			case m := <-in:
+				batch = append(batch, m)
+			}
+		more:
+			for len(batch) < c.cfg.MaxBatch {
+				select {
+				case m := <-in:
+					batch = append(batch, m)
+				default:
+					break more
+				}
+			}
+			if err := c.handleReceipts(gctx, batch); err != nil {
+				if gctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+	})
 	g.Go(func() error { return c.resendLoop(gctx) })
 	if err := g.Wait(); err != nil {
 		return err
 	}
 	return ctx.Err()
+}
+
+// receiptMsg is one message of the receipts topic.
+type receiptMsg struct {
+	partition int
+	offset    int64
+	ours      bool // keyed by our department
+	value     []byte
 }
 
 // receiptOffset returns where to start reading partition p: the stored
@@ -391,55 +852,145 @@ func (c *Client) receiptOffset(ctx context.Context, p int) (int64, error) {
 	return next, nil
 }
 
-// handleReceipt verifies one receipt and settles its outbox row. Receipts
-// that don't match a pending row (other senders' seqs, repeats, forged
-// digests) change nothing.
-func (c *Client) handleReceipt(ctx context.Context, partition int, offset int64, value []byte) error {
-	r, err := schema.DecodeReceipt(value)
-	if err != nil {
-		c.cfg.Logger.Warn("undecodable receipt", "partition", partition, "offset", offset, "err", err)
-		return c.saveOffset(ctx, partition, offset)
-	}
-	var (
+// handleReceipts verifies a batch of receipts and settles their outbox
+// rows and the receipt offsets in one transaction; the callbacks run
+// after it committed. Receipts that don't match a pending row (other
+// senders' seqs, repeats, forged digests) change nothing but the offset.
+func (c *Client) handleReceipts(ctx context.Context, batch []receiptMsg) error {
+	type settled struct {
 		seq      uint64
-		digest   string
-		envelope []byte
-	)
-	q := `SELECT seq, digest, envelope FROM outbox WHERE state = 'pending' AND seq = ?`
-	arg := any(r.Seq)
-	if r.Seq == 0 { // the envelope was unreadable: match by digest
-		q, arg = `SELECT seq, digest, envelope FROM outbox WHERE state = 'pending' AND digest = ?`, r.EnvelopeDigest
+		rejected bool
+		leaf     uint64
+		reason   string
+		detail   string
 	}
-	err = c.db.QueryRowContext(ctx, q, arg).Scan(&seq, &digest, &envelope)
-	if errors.Is(err, sql.ErrNoRows) {
-		return c.saveOffset(ctx, partition, offset)
-	}
-	if err != nil {
-		return fmt.Errorf("adapters: couldn't look up outbox row: %w", err)
-	}
-	if r.EnvelopeDigest != digest {
-		c.cfg.Logger.Warn("receipt for another envelope with our seq", "seq", seq, "receipt_digest", r.EnvelopeDigest, "ours", digest, "status", r.Status)
-		return c.saveOffset(ctx, partition, offset)
-	}
-	if r.Status == schema.StatusRejected {
-		err := c.settle(ctx, partition, offset, `UPDATE outbox SET state = 'rejected', reason = ?, detail = ? WHERE seq = ?`, r.Reason, r.Detail, seq)
+	var out []settled
+	seen := map[uint64]bool{} // settled earlier in this batch
+	offsets := map[int]int64{}
+	for _, m := range batch {
+		offsets[m.partition] = m.offset + 1
+		if !m.ours {
+			continue
+		}
+		r, err := schema.DecodeReceipt(m.value)
 		if err != nil {
-			return fmt.Errorf("adapters: couldn't record rejection: %w", err)
+			c.cfg.Logger.Warn("undecodable receipt", "partition", m.partition, "offset", m.offset, "err", err)
+			continue
 		}
-		c.cfg.Logger.Warn("message rejected", "seq", seq, "reason", r.Reason, "detail", r.Detail)
-		if c.cfg.OnRejected != nil {
-			c.cfg.OnRejected(Rejection{Seq: seq, Reason: r.Reason, Detail: r.Detail})
+		var (
+			seq      uint64
+			digest   string
+			envelope []byte
+		)
+		q := `SELECT seq, digest, envelope FROM outbox WHERE state = 'pending' AND seq = ?`
+		arg := any(r.Seq)
+		if r.Seq == 0 { // the envelope was unreadable: match by digest
+			q, arg = `SELECT seq, digest, envelope FROM outbox WHERE state = 'pending' AND digest = ?`, r.EnvelopeDigest
 		}
-		return nil
+		err = c.db.QueryRowContext(ctx, q, arg).Scan(&seq, &digest, &envelope)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && seen[seq]) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("adapters: couldn't look up outbox row: %w", err)
+		}
+		if r.EnvelopeDigest != digest {
+			c.cfg.Logger.Warn("receipt for another envelope with our seq", "seq", seq, "receipt_digest", r.EnvelopeDigest, "ours", digest, "status", r.Status)
+			continue
+		}
+		if r.Status == schema.StatusRejected {
+			seen[seq] = true
+			out = append(out, settled{seq: seq, rejected: true, reason: r.Reason, detail: r.Detail})
+			continue
+		}
+		if err := VerifyReceipt(r, envelope, c.verifier); err != nil {
+			c.cfg.Logger.Error("receipt does not verify; keeping message pending", "seq", seq, "err", err)
+			continue
+		}
+		seen[seq] = true
+		out = append(out, settled{seq: seq, leaf: r.Leaf})
 	}
-	if err := VerifyReceipt(r, envelope, c.cfg.LogVerifier); err != nil {
-		c.cfg.Logger.Error("receipt does not verify; keeping message pending", "seq", seq, "err", err)
-		return c.saveOffset(ctx, partition, offset)
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("adapters: couldn't begin outbox transaction: %w", err)
 	}
-	if err := c.settle(ctx, partition, offset, `UPDATE outbox SET state = 'done', leaf = ?, message = x'', envelope = x'' WHERE seq = ?`, r.Leaf, seq); err != nil {
-		return fmt.Errorf("adapters: couldn't retire seq %d: %w", seq, err)
+	defer tx.Rollback()
+	for _, s := range out {
+		if s.rejected {
+			_, err = tx.ExecContext(ctx, `UPDATE outbox SET state = 'rejected', reason = ?, detail = ? WHERE seq = ?`, s.reason, s.detail, s.seq)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE outbox SET state = 'done', leaf = ?, message = x'', envelope = x'' WHERE seq = ?`, s.leaf, s.seq)
+		}
+		if err != nil {
+			return fmt.Errorf("adapters: couldn't settle seq %d: %w", s.seq, err)
+		}
+	}
+	for p, next := range offsets {
+		if _, err := tx.ExecContext(ctx, `UPDATE receipt_offsets SET next = ? WHERE partition = ?`, next, p); err != nil {
+			return fmt.Errorf("adapters: couldn't store receipt offset: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("adapters: couldn't commit receipts: %w", err)
+	}
+	if len(out) > 0 {
+		c.lastSettled.Store(c.cfg.Now().UnixNano())
+	}
+	for _, s := range out {
+		if s.seq > c.maxSettled.Load() {
+			c.maxSettled.Store(s.seq) // only this goroutine stores
+		}
+		c.sentMu.Lock()
+		sent := c.sentAt[s.seq]
+		delete(c.sentAt, s.seq)
+		c.sentMu.Unlock()
+		if s.rejected {
+			c.cfg.Logger.Warn("message rejected", "seq", s.seq, "reason", s.reason, "detail", s.detail)
+			if c.cfg.OnRejected != nil {
+				c.cfg.OnRejected(Rejection{Seq: s.seq, Reason: s.reason, Detail: s.detail})
+			}
+		} else if c.cfg.OnAccepted != nil {
+			c.cfg.OnAccepted(Accepted{Seq: s.seq, Leaf: s.leaf, Sent: sent})
+		}
 	}
 	return nil
+}
+
+// cachingVerifier is a note.Verifier that remembers the signatures it
+// accepted: consecutive receipts mostly carry the same checkpoint, and an
+// Ed25519 verify per receipt would cost more than the rest of settling it.
+// Only successes are cached, keyed by a hash of message and signature.
+type cachingVerifier struct {
+	note.Verifier
+	mu sync.Mutex
+	ok map[[sha256.Size]byte]bool
+}
+
+func (v *cachingVerifier) Verify(msg, sig []byte) bool {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(msg)))
+	h.Write(n[:])
+	h.Write(msg)
+	h.Write(sig)
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	v.mu.Lock()
+	hit := v.ok[k]
+	v.mu.Unlock()
+	if hit {
+		return true
+	}
+	if !v.Verifier.Verify(msg, sig) {
+		return false
+	}
+	v.mu.Lock()
+	if v.ok == nil || len(v.ok) >= 64 {
+		v.ok = map[[sha256.Size]byte]bool{}
+	}
+	v.ok[k] = true
+	v.mu.Unlock()
+	return true
 }
 
 // VerifyReceipt checks an accepted or duplicate receipt for envelope: the
@@ -465,31 +1016,9 @@ func VerifyReceipt(r *schema.Receipt, envelope []byte, v note.Verifier) error {
 	return nil
 }
 
-// settle updates an outbox row and the receipt offset in one transaction.
-func (c *Client) settle(ctx context.Context, partition int, offset int64, q string, args ...any) error {
-	tx, err := c.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE receipt_offsets SET next = ? WHERE partition = ?`, offset+1, partition); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-func (c *Client) saveOffset(ctx context.Context, partition int, offset int64) error {
-	if _, err := c.db.ExecContext(ctx, `UPDATE receipt_offsets SET next = ? WHERE partition = ?`, offset+1, partition); err != nil {
-		return fmt.Errorf("adapters: couldn't store receipt offset: %w", err)
-	}
-	return nil
-}
-
 // resendLoop re-sends pending messages whose receipt is overdue, in seq
-// order, with exponential backoff per message.
+// order, with exponential backoff per message; while receipts keep
+// arriving, only those below the highest seq answered (see resendDue).
 func (c *Client) resendLoop(ctx context.Context) error {
 	tick := time.NewTicker(max(c.cfg.ResendAfter/4, 10*time.Millisecond))
 	defer tick.Stop()
@@ -509,7 +1038,16 @@ func (c *Client) resendDue(ctx context.Context) error {
 	c.mu.Lock() // keep re-sends and new sends in seq order
 	defer c.mu.Unlock()
 	now := c.cfg.Now()
-	rows, err := c.db.QueryContext(ctx, `SELECT seq, message, attempts FROM outbox WHERE state = 'pending' AND next_attempt <= ? ORDER BY seq LIMIT 1000`, now.UnixMilli())
+	q, args := `SELECT seq, message, attempts FROM outbox WHERE state = 'pending' AND next_attempt <= ?`, []any{now.UnixMilli()}
+	if last := c.lastSettled.Load(); last != 0 && now.Sub(time.Unix(0, last)) < c.cfg.ResendAfter {
+		// Receipts are flowing, and ingest answers a department's seqs
+		// in order: a pending seq above the highest answered one is
+		// queued behind the others, not lost, and re-sending it would
+		// only make ingest verify it twice (under a backlog, every
+		// message would be sent twice). Below it, it is a gap: re-send.
+		q, args = q+` AND seq < ?`, append(args, c.maxSettled.Load())
+	}
+	rows, err := c.db.QueryContext(ctx, q+` ORDER BY seq LIMIT 1000`, args...)
 	if err != nil {
 		return err
 	}

@@ -23,12 +23,12 @@ import (
 // ledger is a running ingest over a fresh log, on topics of its own (so a
 // shared CROSSLEDGER_TEST_KAFKA broker does not mix tests).
 type ledger struct {
-	addr             string
-	changes, receipt string
-	log              *merkle.Log
+	addr                     string
+	changes, access, receipt string
+	log                      *merkle.Log
 }
 
-func startLedger(t *testing.T, ctx context.Context) *ledger {
+func startLedger(t testing.TB, ctx context.Context) *ledger {
 	addr := os.Getenv("CROSSLEDGER_TEST_KAFKA")
 	if addr == "" {
 		b, err := ops.StartBroker(ops.BrokerConfig{Listen: "127.0.0.1:0", Partitions: 6}, slog.New(slog.DiscardHandler))
@@ -69,10 +69,10 @@ func startLedger(t *testing.T, ctx context.Context) *ledger {
 			t.Fatal(err)
 		}
 	}
-	return &ledger{addr: addr, changes: cfg.ChangesTopic, receipt: cfg.ReceiptsTopic, log: l}
+	return &ledger{addr: addr, changes: cfg.ChangesTopic, access: cfg.AccessTopic, receipt: cfg.ReceiptsTopic, log: l}
 }
 
-func (lg *ledger) config(t *testing.T, dept, outbox string) adapters.Config {
+func (lg *ledger) config(t testing.TB, dept, outbox string) adapters.Config {
 	return adapters.Config{Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: schema.Demo(),
 		LogVerifier: lg.log.Verifier(), Brokers: []string{lg.addr}, ChangesTopic: lg.changes, ReceiptsTopic: lg.receipt,
 		OutboxPath: outbox, ResendAfter: 300 * time.Millisecond, MaxResendAfter: time.Second,
@@ -80,7 +80,7 @@ func (lg *ledger) config(t *testing.T, dept, outbox string) adapters.Config {
 }
 
 // run runs c until the test ends.
-func run(t *testing.T, ctx context.Context, c *adapters.Client) {
+func run(t testing.TB, ctx context.Context, c *adapters.Client) {
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -94,7 +94,7 @@ func run(t *testing.T, ctx context.Context, c *adapters.Client) {
 }
 
 // upsert returns valid values for the department's first record type.
-func upsert(t *testing.T, dept string, i int) (string, map[string]string) {
+func upsert(t testing.TB, dept string, i int) (string, map[string]string) {
 	dep, _ := schema.Demo().Department(dept)
 	rt := &dep.Types[0]
 	v := map[string]string{}
@@ -133,7 +133,7 @@ func upsert(t *testing.T, dept string, i int) (string, map[string]string) {
 	return rt.Name, v
 }
 
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		select {

@@ -25,10 +25,12 @@
 //
 // # Ordering
 //
-// Publish is serialised: seqs are assigned, stored and sent in order, and
-// every message of a department is keyed by the department, so it lands in
-// one partition in seq order. Ingest holds a seq that arrives early until
-// the gap fills; re-sends fill gaps.
+// Publishing calls are group-committed (see [Client]): one committer
+// assigns seqs in queue order, stores a whole batch in one transaction and
+// sends it in one write, batches in seq order, and every message of a
+// department is keyed by the department, so it lands in one partition in
+// seq order. Ingest holds a seq that arrives early until the gap fills;
+// re-sends fill gaps.
 //
 // adapters imports schema and merkle (to verify proofs); it must not
 // import ingest, store or gateway.

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/ingest/ingesttest"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store/sqlite"
@@ -36,11 +36,7 @@ const (
 
 // topics returns an ingest config's topics with a suffix, so tests on a
 // shared CROSSLEDGER_TEST_KAFKA broker don't read each other's messages.
-func topics(cfg ingest.Config, sfx string) ingest.Config {
-	cfg.ChangesTopic, cfg.AccessTopic = ingest.TopicChanges+sfx, ingest.TopicAccess+sfx
-	cfg.ReceiptsTopic, cfg.RejectedTopic = ingest.TopicReceipts+sfx, ingest.TopicRejected+sfx
-	return cfg
-}
+func topics(cfg ingest.Config, sfx string) ingest.Config { return ingesttest.Topics(cfg, sfx) }
 
 // TestCrashChild is the ingest process of [TestCrashRecovery]; it is
 // skipped unless the parent started it.
@@ -78,17 +74,7 @@ func TestCrashChild(t *testing.T) {
 }
 
 // envInt reads a positive integer from the environment, or returns def.
-func envInt(t *testing.T, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive integer", name, s)
-	}
-	return n
-}
+func envInt(t *testing.T, name string, def int) int { return ingesttest.EnvInt(t, name, def) }
 
 // TestCrashRecovery publishes changes through the SDK while SIGKILLing a
 // real ingest process at random moments and restarting it over the same

@@ -6,9 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	ktopics "github.com/crossledger/crossledger/internal/topics"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,64 +16,19 @@ import (
 
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/ingest/ingesttest"
+	ktopics "github.com/crossledger/crossledger/internal/topics"
 	"github.com/crossledger/crossledger/merkle"
-	"github.com/crossledger/crossledger/ops"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store/sqlite"
 )
 
-// broker returns the address of a real Kafka-protocol broker: the one in
-// CROSSLEDGER_TEST_KAFKA, or an embedded one on a free port.
-func broker(t *testing.T) string {
-	if addr := os.Getenv("CROSSLEDGER_TEST_KAFKA"); addr != "" {
-		return addr
-	}
-	b, err := ops.StartBroker(ops.BrokerConfig{Listen: "127.0.0.1:0", Partitions: 6}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b.Addr()
-}
+// broker returns the address of a real Kafka-protocol broker.
+func broker(t *testing.T) string { return ingesttest.Broker(t) }
 
 // values makes valid, distinct values for every field of rt from i.
 func values(t *testing.T, rt *schema.RecordType, i int) map[string]string {
-	out := map[string]string{}
-	for _, f := range rt.Fields {
-		var v string
-		switch f.Type {
-		case schema.TypeString:
-			v = fmt.Sprintf("%s-%d", f.Name, i)
-		case schema.TypeInt:
-			v = fmt.Sprint(2000 + i)
-		case schema.TypeDecimal:
-			v = fmt.Sprintf("%d.5", i)
-		case schema.TypeDate:
-			v = "2020-01-02"
-		case schema.TypeDateTime:
-			v = "2020-01-02T03:04:05Z"
-		case schema.TypeBool:
-			v = "true"
-		case schema.TypeEnum:
-			v = f.Values[0]
-		case schema.TypeCitizenID:
-			first := fmt.Sprintf("110105%s%03d", time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i/1000).Format("20060102"), i%1000)
-			c, err := schema.CitizenIDCheck(first)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v = first + string(c)
-		case schema.TypeCreditCode:
-			first := fmt.Sprintf("91350100%09d", i)
-			c, err := schema.CreditCodeCheck(first)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v = first + string(c)
-		}
-		out[f.Name] = v
-	}
-	return out
+	return ingesttest.Values(t, rt, i)
 }
 
 type ledger struct {
@@ -84,75 +36,15 @@ type ledger struct {
 	log      *merkle.Log
 	payloads *ingest.Payloads
 	catalog  *schema.Catalog
-	receipts chan *schema.Receipt
+	receipts <-chan *schema.Receipt
 	tc       ingest.Config // topic names, unique to the test
 }
 
+// startLedger runs ingest over a fresh log and watches every receipt.
 func startLedger(t *testing.T, ctx context.Context) *ledger {
-	addr := broker(t)
-	dir := t.TempDir()
-	skey, _, err := merkle.GenerateKey("haidian.example/crossledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: skey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	g, err := schema.DemoGenesis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := schema.NewKeyRing(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat := schema.Demo()
-	tc := topics(ingest.Config{Brokers: []string{addr}, PayloadDir: filepath.Join(dir, "payloads"), BatchSize: 500, BatchAge: 5 * time.Millisecond},
-		fmt.Sprintf(".e2e.%d", time.Now().UnixNano()))
-	in, err := ingest.New(ctx, tc,
-		ingest.Deps{Log: l, Catalog: cat, Keys: ring, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	rctx, cancel := context.WithCancel(ctx)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := in.Run(rctx); err != nil && rctx.Err() == nil {
-			t.Errorf("ingest: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	lg := &ledger{addr: addr, log: l, payloads: in.Payloads(), catalog: cat, receipts: make(chan *schema.Receipt, 100000), tc: tc}
-	// Watch every receipt, from the start of the topic.
-	parts, err := ingest.Partitions(ctx, []string{addr}, tc.ReceiptsTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range parts {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: tc.ReceiptsTopic, Partition: p, MaxWait: 100 * time.Millisecond})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer r.Close()
-			for {
-				m, err := r.ReadMessage(rctx)
-				if err != nil {
-					return
-				}
-				rc, err := schema.DecodeReceipt(m.Value)
-				if err != nil {
-					t.Errorf("undecodable receipt %s: %v", m.Value, err)
-					return
-				}
-				lg.receipts <- rc
-			}
-		}()
-	}
-	return lg
+	s := ingesttest.Start(t, ctx, ingesttest.Options{Config: ingest.Config{BatchSize: 500, BatchAge: 5 * time.Millisecond}})
+	return &ledger{addr: s.Addr, log: s.Log, payloads: s.Payloads, catalog: s.Catalog, tc: s.Config,
+		receipts: ingesttest.WatchReceipts(t, ctx, s.Addr, s.Config.ReceiptsTopic, nil, 100000)}
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -438,7 +330,7 @@ func sortStrings(s []string) {
 	}
 }
 
-func drain(c chan *schema.Receipt) {
+func drain(c <-chan *schema.Receipt) {
 	for {
 		select {
 		case <-c:
@@ -448,12 +340,12 @@ func drain(c chan *schema.Receipt) {
 	}
 }
 
-func receiptFor(t *testing.T, ctx context.Context, c chan *schema.Receipt, digest string) *schema.Receipt {
+func receiptFor(t *testing.T, ctx context.Context, c <-chan *schema.Receipt, digest string) *schema.Receipt {
 	t.Helper()
 	return receiptWhere(t, ctx, c, func(r *schema.Receipt) bool { return r.EnvelopeDigest == digest })
 }
 
-func receiptWhere(t *testing.T, ctx context.Context, c chan *schema.Receipt, match func(*schema.Receipt) bool) *schema.Receipt {
+func receiptWhere(t *testing.T, ctx context.Context, c <-chan *schema.Receipt, match func(*schema.Receipt) bool) *schema.Receipt {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
@@ -472,11 +364,5 @@ func receiptWhere(t *testing.T, ctx context.Context, c chan *schema.Receipt, mat
 
 func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	ingesttest.WaitFor(t, ctx, what, cond)
 }

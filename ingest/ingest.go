@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
@@ -59,6 +60,8 @@ type Ingester struct {
 	lag    ProjectionProgress // nil: no projection check
 	statfs func(dir string) (free uint64, err error)
 	pb     pushback
+
+	m *ingestMetrics
 }
 
 // Deps are the Ingester's collaborators.
@@ -76,6 +79,9 @@ type Deps struct {
 	// entries behind the log (see [ErrPushback]). Typically the
 	// [Projector] that runs beside ingest. Nil: no projection check.
 	Projection ProjectionProgress
+	// Registerer, if set, gets ingest's Prometheus metrics
+	// (crossledger_ingest_*, listed in metrics.go). Nil: no metrics.
+	Registerer prometheus.Registerer
 }
 
 // New prepares an Ingester: it opens the payload store (dropping payloads
@@ -97,6 +103,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Ingester, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
+	m, err := newIngestMetrics(deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	size := deps.Log.Size()
 	pl, err := OpenPayloads(cfg.PayloadDir, size)
 	if err != nil {
@@ -105,7 +115,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Ingester, error) {
 	in := &Ingester{
 		cfg: cfg, log: deps.Log, catalog: deps.Catalog, keys: deps.Keys, payloads: pl, logger: deps.Logger,
 		leaves: map[string][]uint64{}, pending: map[string]map[uint64]*item{},
-		lag: deps.Projection, statfs: freeDisk,
+		lag: deps.Projection, statfs: freeDisk, m: m,
 	}
 	if raw := deps.Log.State(); len(raw) > 0 {
 		if err := json.Unmarshal(raw, &in.st); err != nil {
@@ -121,6 +131,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Ingester, error) {
 	if err := in.rebuild(ctx, size); err != nil {
 		return nil, err
 	}
+	m.logSize.Set(float64(size))
+	m.held.Set(0)
 	return in, nil
 }
 
@@ -222,6 +234,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		consumed := in.m.consumed.WithLabelValues(topic)
 		for _, p := range parts {
 			start, ok := in.st.Offsets[offsetKey(topic, p)]
 			if !ok {
@@ -229,6 +242,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 			}
 			g.Go(func() error {
 				return topics.ReadPartition(gctx, c.Brokers, topic, p, start, c.FetchMaxWait, func(m kafka.Message) error {
+					consumed.Inc()
 					it := &item{topic: m.Topic, partition: m.Partition, offset: m.Offset, key: m.Key, value: m.Value}
 					select {
 					case msgs <- it:
@@ -296,8 +310,11 @@ func (in *Ingester) collect(ctx context.Context, msgs <-chan *item) ([]*item, er
 // every entry is checked against the keys and schemas in force at its
 // index; the rest is processed as the next batch.
 func (in *Ingester) process(ctx context.Context, batch []*item) error {
+	in.m.batchSize.Observe(float64(len(batch)))
 	for len(batch) > 0 {
+		start := time.Now()
 		in.check(batch, in.log.Size())
+		in.m.observeStage(stageVerify, start)
 		rest, err := in.sequence(ctx, batch)
 		if err != nil {
 			return err
@@ -560,6 +577,7 @@ func (in *Ingester) sequence(ctx context.Context, batch []*item) (rest []*item, 
 				continue
 			}
 			if len(held) >= in.cfg.MaxPending {
+				in.m.heldDropped.Inc()
 				in.logger.Warn("pending set full; dropping early message, the sender will re-send",
 					"department", env.Department, "seq", env.Seq, "next", next)
 				continue
@@ -584,6 +602,7 @@ func (in *Ingester) sequence(ctx context.Context, batch []*item) (rest []*item, 
 			entries[i] = it.raw
 			ds[i] = it.discl
 		}
+		start := time.Now()
 		if err := in.payloads.Put(size, ds); err != nil {
 			return nil, err
 		}
@@ -594,11 +613,19 @@ func (in *Ingester) sequence(ctx context.Context, batch []*item) (rest []*item, 
 		if _, err := in.log.Append(ctx, entries, state); err != nil {
 			return nil, fmt.Errorf("ingest: couldn't append batch: %w", err)
 		}
+		in.m.observeStage(stageAppend, start)
 		in.st = st
 		for _, it := range accepted {
 			in.leaves[it.env.Department] = append(in.leaves[it.env.Department], it.leaf)
 		}
+		in.m.accepted.Add(float64(len(accepted)))
+		in.m.logSize.Set(float64(in.log.Size()))
 	}
+	held := 0
+	for _, h := range in.pending {
+		held += len(h)
+	}
+	in.m.held.Set(float64(held))
 	return rest, in.answer(ctx, answered)
 }
 
@@ -626,6 +653,8 @@ func (in *Ingester) answer(ctx context.Context, items []*item) error {
 	if len(items) == 0 {
 		return nil
 	}
+	start := time.Now()
+	defer in.m.observeStage(stageReceipts, start)
 	out := make([]kafka.Message, 0, len(items))
 	for _, it := range items {
 		r := schema.Receipt{EnvelopeDigest: it.digest, Department: string(it.key)}
@@ -637,6 +666,7 @@ func (in *Ingester) answer(ctx context.Context, items []*item) error {
 			if r.Department == "" {
 				r.Department = "unknown"
 			}
+			in.m.rejected.WithLabelValues(r.Reason).Inc()
 			in.logger.Warn("rejected", "department", r.Department, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail,
 				"topic", it.topic, "partition", it.partition, "offset", it.offset)
 		} else {
@@ -645,6 +675,9 @@ func (in *Ingester) answer(ctx context.Context, items []*item) error {
 				return fmt.Errorf("ingest: couldn't build proof for leaf %d: %w", it.leaf, err)
 			}
 			r.Status, r.Leaf, r.Proof = it.outcome, it.leaf, string(p.Encode())
+			if it.outcome == schema.StatusDuplicate {
+				in.m.duplicates.Inc()
+			}
 		}
 		val, err := r.Encode()
 		if err != nil {
@@ -672,6 +705,7 @@ func (in *Ingester) answer(ctx context.Context, items []*item) error {
 		}
 		time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
 	}
+	in.m.receiptErrors.Inc()
 	in.logger.Error("couldn't produce receipts; senders will re-send", "n", len(items), "err", err)
 	return nil
 }

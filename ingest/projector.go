@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
@@ -36,10 +39,35 @@ type Projector struct {
 	// BatchSize is the most entries per store write. Default 1000.
 	BatchSize int
 	// Poll is how often an idle projector looks for new entries. Default 50ms.
-	Poll   time.Duration
-	Logger *slog.Logger
+	Poll time.Duration
+	// MaxBackoff bounds the wait between retries of a failing step in
+	// [Projector.Run]. Default 5s.
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+	// Registerer, if set, gets the projector's Prometheus metrics
+	// (crossledger_projector_*, listed in metrics.go), registered on the
+	// first Step. Nil: no metrics.
+	Registerer prometheus.Registerer
 
 	projected atomic.Uint64 // the watermark last read or written
+
+	metricsOnce sync.Once
+	m           *projectorMetrics
+}
+
+// metrics registers the metrics on first use. A registration failure
+// (a conflicting collector of the same name) is logged and the projector
+// goes on unobserved: metrics must not stop the projection.
+func (p *Projector) metrics() *projectorMetrics {
+	p.metricsOnce.Do(func() {
+		m, err := newProjectorMetrics(p.Registerer)
+		if err != nil {
+			p.logger().Error("couldn't register projector metrics", "err", err)
+			m, _ = newProjectorMetrics(nil)
+		}
+		p.m = m
+	})
+	return p.m
 }
 
 // ProjectedSize returns the projection's watermark as of the last [Projector.Step]:
@@ -57,30 +85,56 @@ func (p *Projector) logger() *slog.Logger {
 	return p.Logger
 }
 
-// Run projects until ctx is done or projecting fails. It may run
-// concurrently with ingest appending to the log: it only reads entries
-// below the log size it observed, whose payloads are durable before the
-// append that made them exist.
+// Run projects until ctx is done, and then returns ctx's error. A failed
+// [Projector.Step] (the store is down, a write timed out) is logged and
+// retried, after a wait that starts at Poll and doubles up to MaxBackoff:
+// the store's watermark is the commit point and writes are idempotent, so
+// the retry resumes where the projection stands. It may run concurrently
+// with ingest appending to the log: it only reads entries below the log
+// size it observed, whose payloads are durable before the append that
+// made them exist.
 func (p *Projector) Run(ctx context.Context) error {
 	poll := p.Poll
 	if poll <= 0 {
 		poll = 50 * time.Millisecond
 	}
+	maxBackoff := p.MaxBackoff
+	if maxBackoff <= 0 {
+		maxBackoff = 5 * time.Second
+	}
+	var (
+		backoff  time.Duration // 0 while steps succeed
+		failures int
+	)
 	for {
 		n, err := p.Step(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		if n > 0 {
+		wait := poll
+		switch {
+		case err != nil:
+			failures++
+			backoff = min(max(2*backoff, poll), maxBackoff)
+			wait = backoff
+			// The first failure is an error; the retries that follow
+			// while the store stays down are warnings.
+			level := slog.LevelWarn
+			if failures == 1 {
+				level = slog.LevelError
+			}
+			p.logger().Log(ctx, level, "couldn't project; retrying", "err", err, "failures", failures, "retry_in", wait)
+		case failures > 0:
+			p.logger().Info("projection resumed", "after_failures", failures)
+			failures, backoff = 0, 0
+			fallthrough
+		case n > 0:
 			continue
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(poll):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -88,12 +142,23 @@ func (p *Projector) Run(ctx context.Context) error {
 // Step projects the next batch after the store's watermark and returns how
 // many entries it wrote (0 when the projection is up to date).
 func (p *Projector) Step(ctx context.Context) (int, error) {
+	m := p.metrics()
+	n, err := p.step(ctx, m)
+	if err != nil && ctx.Err() == nil {
+		m.errors.Inc()
+	}
+	return n, err
+}
+
+func (p *Projector) step(ctx context.Context, m *projectorMetrics) (int, error) {
 	wm, err := p.Store.Watermark(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("ingest: couldn't read projection watermark: %w", err)
 	}
 	p.projected.Store(wm.Size)
 	size := p.Log.Size()
+	m.watermark.Set(float64(wm.Size))
+	m.lag.Set(float64(size - min(size, wm.Size)))
 	if wm.Size >= size {
 		return 0, nil
 	}
@@ -118,10 +183,16 @@ func (p *Projector) Step(ctx context.Context) (int, error) {
 		}
 		batch = append(batch, e)
 	}
+	start := time.Now()
 	if err := p.Store.Write(ctx, batch); err != nil {
 		return 0, fmt.Errorf("ingest: couldn't write projection: %w", err)
 	}
-	p.projected.Store(wm.Size + uint64(len(batch)))
+	m.write.Observe(time.Since(start).Seconds())
+	done := wm.Size + uint64(len(batch))
+	p.projected.Store(done)
+	m.entries.Add(float64(len(batch)))
+	m.watermark.Set(float64(done))
+	m.lag.Set(float64(size - done))
 	return len(batch), nil
 }
 
@@ -195,9 +266,15 @@ func (p *Projector) project(ctx context.Context, leaf uint64, raw []byte, refs m
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	// The payload's own disclosure strings, byte for byte, by field name
+	// (ds[i] was parsed from encoded[i]).
+	disclosures := make(map[string]string, len(ds))
+	for i, d := range ds {
+		disclosures[d.Name] = encoded[i]
+	}
 	for _, n := range names {
 		f, _ := rt.Field(n)
-		c.Values = append(c.Values, store.Value{Name: n, Type: f.Type, Text: values[n]})
+		c.Values = append(c.Values, store.Value{Name: n, Type: f.Type, Text: values[n], Disclosure: disclosures[n]})
 		if f.Subject {
 			c.Subjects = append(c.Subjects, schema.SubjectTag(p.LedgerSecret, values[n]))
 		}

@@ -24,6 +24,24 @@ type ProjectionProgress interface {
 	ProjectedSize() uint64
 }
 
+// pauseError is a pushback with its metrics reason ([PauseProjectionLag]
+// or [PauseDisk]); it wraps [ErrPushback].
+type pauseError struct {
+	reason string
+	err    error
+}
+
+func (e *pauseError) Error() string { return e.err.Error() }
+func (e *pauseError) Unwrap() error { return e.err }
+
+// pauseReason returns the metrics reason of a pushback error.
+func pauseReason(err error) string {
+	if pe, ok := errors.AsType[*pauseError](err); ok {
+		return pe.reason
+	}
+	return ""
+}
+
 // pushbackPoll is how often a paused ingest re-checks its condition.
 const pushbackPoll = 100 * time.Millisecond
 
@@ -62,8 +80,8 @@ func (in *Ingester) Paused() (bool, string) {
 func (in *Ingester) checkPushback(size uint64) error {
 	if in.lag != nil {
 		if p := in.lag.ProjectedSize(); p < size && size-p > in.cfg.MaxProjectionLag {
-			return fmt.Errorf("%w: projection is %d entries behind the log (size %d, projected %d), max_projection_lag %d",
-				ErrPushback, size-p, size, p, in.cfg.MaxProjectionLag)
+			return &pauseError{PauseProjectionLag, fmt.Errorf("%w: projection is %d entries behind the log (size %d, projected %d), max_projection_lag %d",
+				ErrPushback, size-p, size, p, in.cfg.MaxProjectionLag)}
 		}
 	}
 	free, err := in.statfs(in.cfg.PayloadDir)
@@ -76,14 +94,15 @@ func (in *Ingester) checkPushback(size uint64) error {
 	}
 	in.pb.diskErr = nil
 	if free < in.cfg.MinFreeDisk {
-		return fmt.Errorf("%w: %d bytes free on the file system of %s, min_free_disk %d",
-			ErrPushback, free, in.cfg.PayloadDir, in.cfg.MinFreeDisk)
+		return &pauseError{PauseDisk, fmt.Errorf("%w: %d bytes free on the file system of %s, min_free_disk %d",
+			ErrPushback, free, in.cfg.PayloadDir, in.cfg.MinFreeDisk)}
 	}
 	return nil
 }
 
 // waitRoom blocks while ingest must hold back, logging when it starts
-// pausing (warn) and when it resumes (info). It returns ctx's error if ctx
+// pausing (warn) and when it resumes (info), and setting the paused gauge
+// (crossledger_ingest_paused{reason}). It returns ctx's error if ctx
 // is done first.
 func (in *Ingester) waitRoom(ctx context.Context) error {
 	var t *time.Ticker
@@ -93,9 +112,12 @@ func (in *Ingester) waitRoom(ctx context.Context) error {
 		was := in.pb.reason
 		in.pb.reason = reason
 		in.pb.mu.Unlock()
+		if pauseReason(reason) != pauseReason(was) {
+			in.m.setPaused(pauseReason(reason))
+		}
 		switch {
 		case reason != nil && was == nil:
-			in.logger.Warn("pausing ingest: the projection or disk falls behind", "reason", reason.Error())
+			in.logger.Warn("pausing ingest: the projection or disk falls behind; not fetching", "pause", pauseReason(reason), "reason", reason.Error())
 		case reason == nil && was != nil:
 			in.logger.Info("resuming ingest", "paused_for", was.Error())
 		}

@@ -92,11 +92,11 @@ type Store interface {
 	// Accesses returns access events matching q in log order.
 	Accesses(ctx context.Context, q AccessQuery) ([]AccessEvent, error)
 
-	// Erase removes the field values and subject tags of every stored
-	// version of a record, keeping its index rows (leaf, seq, op, digest,
-	// field names), and reports how many versions it erased. It returns
-	// ErrNotFound if the record has no versions. Versions projected later
-	// with higher leaf indexes are not affected.
+	// Erase removes the field values (with their disclosures) and subject
+	// tags of every stored version of a record, keeping its index rows
+	// (leaf, seq, op, digest, field names), and reports how many versions
+	// it erased. It returns ErrNotFound if the record has no versions.
+	// Versions projected later with higher leaf indexes are not affected.
 	Erase(ctx context.Context, department, recordType string, key []string) (int, error)
 
 	// Close releases the store's connections. It does not wait for
@@ -146,6 +146,15 @@ type Value struct {
 	Name string
 	Type schema.FieldType
 	Text string
+	// Disclosure is the encoded disclosure the value was taken from
+	// (unpadded base64url of the JSON array [salt, name, value], see
+	// [schema.Disclosure]), exactly as in the private payload, so that a
+	// reader can hand it out and a client can check it against the digest
+	// the owner signed. Empty when unknown (values projected before the
+	// store kept disclosures). The store keeps it byte for byte and checks
+	// only its alphabet, not that it matches the value or any digest;
+	// [Store.Erase] removes it with the value.
+	Disclosure string
 }
 
 // Record is one stored version of a record.

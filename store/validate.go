@@ -152,6 +152,9 @@ func validateChange(c *Change, fail func(field, format string, args ...any) erro
 		if err := checkText(v.Type, v.Text); err != nil {
 			return fail(field(), "%v", err)
 		}
+		if !base64url(v.Disclosure) {
+			return fail(field(), "disclosure is not unpadded base64url")
+		}
 	}
 	for j, s := range c.Subjects {
 		if s == "" {
@@ -268,4 +271,18 @@ func PageOf(rs []Record, limit int) Page {
 	}
 	p.Records = rs
 	return p
+}
+
+// base64url reports whether s uses only the unpadded base64url alphabet
+// (the empty string does). It is the only check made on a disclosure: it
+// keeps the stored form ASCII, so every backend round-trips it exactly.
+func base64url(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -2,9 +2,11 @@ package demo_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/crossledger/crossledger/adapters/demo"
@@ -144,5 +146,39 @@ func TestDeterministic(t *testing.T) {
 	}
 	if !reflect.DeepEqual(first, g.Initial()) {
 		t.Fatal("Initial changed after Next")
+	}
+}
+
+// TestGrantsValid: every demo grant names real fields of its owner's
+// types, sorted and unique, and would pass strict envelope validation.
+func TestGrantsValid(t *testing.T) {
+	cat := schema.Demo()
+	for owner, gs := range demo.Grants() {
+		for _, g := range gs {
+			rt, err := cat.RecordType(owner, g.Type, 0)
+			if err != nil {
+				t.Fatalf("%s grants unknown type %s", owner, g.Type)
+			}
+			for _, f := range g.Fields {
+				if _, ok := rt.Field(f); !ok {
+					t.Errorf("%s/%s has no field %s", owner, g.Type, f)
+				}
+			}
+			if !slices.IsSorted(g.Fields) || len(slices.Compact(slices.Clone(g.Fields))) != len(g.Fields) {
+				t.Errorf("%s/%s: fields not sorted and unique: %v", owner, g.Type, g.Fields)
+			}
+			if !slices.Contains(demo.Purposes(), g.Purpose) {
+				t.Errorf("%s: unknown purpose %s", owner, g.Purpose)
+			}
+			g := g
+			env := &schema.Envelope{V: 1, Kind: schema.KindGrant, Department: owner, Seq: 1, Time: "2025-01-06T00:00:00Z",
+				KeyID: schema.KeyID(schema.DemoKey(owner).Public().(ed25519.PublicKey)), Grant: &g}
+			if err := schema.Sign(env, schema.DemoKey(owner)); err != nil {
+				t.Fatal(err)
+			}
+			if err := env.Validate(); err != nil {
+				t.Errorf("%s grant: %v", owner, err)
+			}
+		}
 	}
 }

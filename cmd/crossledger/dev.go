@@ -16,14 +16,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/adapters/demo"
 	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/merkle"
-	"github.com/crossledger/crossledger/ops"
 	"github.com/crossledger/crossledger/schema"
+	"github.com/crossledger/crossledger/store"
 	"github.com/crossledger/crossledger/store/sqlite"
 )
 
@@ -91,19 +92,15 @@ type devLedger struct {
 	opts devOptions
 	env  *cliEnv
 
-	broker   *ops.Broker
-	log      *merkle.Log
-	catalog  *schema.Catalog
-	ingester *ingest.Ingester
-	store    *sqlite.Store
-	secret   []byte
-	clients  map[string]*adapters.Client
-	ln       net.Listener
-	srv      *http.Server
+	*inProcLedger // broker, log, ingest, SQLite store, shared with bench
+	clients       map[string]*adapters.Client
+	ln            net.Listener
+	srv           *http.Server
+	reg           *prometheus.Registry // metrics of ingest, the projector and the gateway, on /metrics
+	gw            *devGateway
 
-	rejected  atomic.Int64
-	projected projectionRef
-	closers   []func() error
+	rejected atomic.Int64
+	closers  []func() error
 }
 
 // projectionRef tells ingest how far the projector has got, so ingest
@@ -142,56 +139,18 @@ func (d *devLedger) open(ctx context.Context) error {
 		return fmt.Errorf("couldn't create data dir: %w", err)
 	}
 
-	bcfg := ops.DefaultBrokerConfig()
-	bcfg.Listen, bcfg.DataDir = d.opts.broker, d.path("broker")
-	b, err := ops.StartBroker(bcfg, logger)
+	d.reg = newRegistry()
+	core, err := openInProc(ctx, logger, inProcConfig{Dir: d.opts.data, BrokerListen: d.opts.broker,
+		OpenStore: func(ctx context.Context) (store.Store, error) {
+			return sqlite.Open(ctx, sqlite.Config{Path: d.path("projection.db")})
+		},
+		Registerer: d.reg})
 	if err != nil {
 		return err
 	}
-	d.broker = b
-	d.defer_(func() error { b.Close(); return nil })
-
-	skey, err := devLogKey(d.path("log.key"))
-	if err != nil {
-		return err
-	}
-	d.log, err = merkle.Open(ctx, d.path("log"), merkle.Options{SignerKey: skey})
-	if err != nil {
-		return err
-	}
-	d.defer_(d.log.Close)
-
-	g, err := schema.DemoGenesis()
-	if err != nil {
-		return err
-	}
-	ring, err := schema.NewKeyRing(g)
-	if err != nil {
-		return err
-	}
-	d.catalog = schema.Demo()
-	brokers := []string{b.Addr()}
-	d.ingester, err = ingest.New(ctx, ingest.Config{Brokers: brokers, PayloadDir: d.path("payloads")},
-		ingest.Deps{Log: d.log, Catalog: d.catalog, Keys: ring, Logger: logger, Projection: &d.projected})
-	if err != nil {
-		return err
-	}
-
-	d.store, err = sqlite.Open(ctx, sqlite.Config{Path: d.path("projection.db")})
-	if err != nil {
-		return err
-	}
-	d.defer_(d.store.Close)
-	if d.secret, err = devSecret(d.path("ledger.secret")); err != nil {
-		return err
-	}
-
-	// Create the topics before any client publishes: a message produced
-	// to a topic the broker auto-creates is not seen by ingest's first
-	// fetch, and waits for the client's re-send.
-	if err := ingest.EnsureTopics(ctx, brokers, 6, 1, ingest.TopicChanges, ingest.TopicAccess, ingest.TopicReceipts, ingest.TopicRejected); err != nil {
-		return err
-	}
+	d.inProcLedger = core
+	d.defer_(func() error { core.close(logger); return nil })
+	brokers := core.brokers
 	d.clients = map[string]*adapters.Client{}
 	for _, dept := range d.catalog.Departments() {
 		c, err := adapters.Open(ctx, adapters.Config{
@@ -209,12 +168,15 @@ func (d *devLedger) open(ctx context.Context) error {
 		d.clients[dept] = c
 		d.defer_(c.Close)
 	}
+	if d.gw, err = d.openGateway(ctx, brokers, d.keys); err != nil {
+		return err
+	}
 
 	d.ln, err = net.Listen("tcp", d.opts.http)
 	if err != nil {
 		return fmt.Errorf("couldn't listen for HTTP: %w", err)
 	}
-	d.srv = &http.Server{Handler: d.log.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	d.srv = &http.Server{Handler: d.devHandler(d.gw), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second}
 	d.defer_(func() error { return d.srv.Close() }) // closes ln too; a no-op after Shutdown
 	return nil
 }
@@ -266,15 +228,14 @@ func (d *devLedger) run(ctx context.Context) error {
 		goFn(sim, "progress", d.progressLoop)
 	}
 	cl := newStage("SDK clients")
+	goFn(cl, "gateway client", d.gw.client.Run)
 	for dept, c := range d.clients {
 		goFn(cl, dept+" client", c.Run)
 	}
 	in := newStage("ingest")
 	goFn(in, "ingest", d.ingester.Run)
 	pj := newStage("projector")
-	proj := &ingest.Projector{Log: d.log, Payloads: d.ingester.Payloads(), Store: d.store, Catalog: d.catalog,
-		LedgerSecret: d.secret, Logger: d.env.logger}
-	d.projected.p.Store(proj)
+	proj := d.newProjector(d.env.logger)
 	goFn(pj, "projector", proj.Run)
 	web := newStage("HTTP server")
 	goFn(web, "HTTP server", func(context.Context) error {
@@ -315,18 +276,22 @@ func (d *devLedger) run(ctx context.Context) error {
 // runs already published (skipped, so the stream continues).
 type devPlan struct {
 	d         *devLedger
+	grants    map[string]int // per department, how many of its demo grants are published
 	initial   map[string][]demo.Change
 	remaining int
 	published int // everything earlier runs published
 	skip      int
 	gen       *demo.Generator
+	example   string // a citizen with records in several departments, for the banner
 }
 
 func (d *devLedger) plan(ctx context.Context) (*devPlan, error) {
-	p := &devPlan{d: d, gen: demo.New(d.opts.seed, d.opts.citizens), initial: map[string][]demo.Change{}}
-	for _, c := range p.gen.Initial() {
+	p := &devPlan{d: d, gen: demo.New(d.opts.seed, d.opts.citizens), initial: map[string][]demo.Change{}, grants: map[string]int{}}
+	all := p.gen.Initial()
+	for _, c := range all {
 		p.initial[c.Department] = append(p.initial[c.Department], c)
 	}
+	p.example = exampleCitizen(all)
 	complete := true
 	extra := 0
 	for dept, c := range d.clients {
@@ -334,6 +299,9 @@ func (d *devLedger) plan(ctx context.Context) (*devPlan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("couldn't read the %s outbox: %w", dept, err)
 		}
+		// A department's first seqs are its demo grants.
+		p.grants[dept] = min(n, len(seedGrants(dept)))
+		n -= p.grants[dept]
 		p.published += n
 		init := p.initial[dept]
 		if n < len(init) {
@@ -392,11 +360,15 @@ func publishedCount(ctx context.Context, c *adapters.Client) (int, error) {
 // parallel and each in order, then the update stream at the set rate.
 func (p *devPlan) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	for _, cs := range p.initial {
-		if len(cs) == 0 {
+	for dept := range p.d.clients {
+		cs := p.initial[dept]
+		if len(cs) == 0 && p.grants[dept] == len(seedGrants(dept)) {
 			continue
 		}
 		g.Go(func() error {
+			if err := p.d.publishGrants(gctx, dept, p.grants[dept]); err != nil {
+				return err
+			}
 			for _, c := range cs {
 				if err := p.publish(gctx, c); err != nil {
 					return err
@@ -471,11 +443,19 @@ func (d *devLedger) banner(p *devPlan) {
   projection %s  (SQLite)
   adapters   %s  (outboxes %s)
   simulator  seed %d, %d residents; %s; %s
-  tile API   http://%s/checkpoint  /tile/...  /proof/inclusion?index=&size=  /proof/consistency?from=&to=
-  gateway    not built yet: no query API in dev
+  tile API   http://%s/checkpoint  /tile/...  /proof/inclusion?index=&size=  /proof/consistency?from=&to=  (metrics: /metrics)
+  gateway    http://%s/graphql  (access entries signed as %q; token issuer %s)
+  graphiql   http://%s/
+  token      %s
+  example    person(citizenId: "%s", purpose: "real-estate-transfer")
+             TOKEN=$(crossledger token --data %s --department real-estate --user me --role analyst)
+             curl -s http://%s/graphql -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+               -d '{"query":"{ person(citizenId: \"%s\", purpose: \"real-estate-transfer\") { departments { department records { type key fields { name value redacted } proof } } } }"}'
 `, d.broker.Addr(), d.path("broker"), d.path("log"), d.log.Size(), d.log.Origin(), d.path("log.key"),
 		d.path("payloads"), d.path("projection.db"), strings.Join(depts, ", "), d.path("outbox"),
-		d.opts.seed, d.opts.citizens, initial, stream, d.ln.Addr())
+		d.opts.seed, d.opts.citizens, initial, stream, d.ln.Addr(),
+		d.ln.Addr(), devGatewayID, devIssuerKey(d.opts.data), d.ln.Addr(), d.gw.token,
+		p.example, d.opts.data, d.ln.Addr(), p.example)
 }
 
 // progressLoop prints one line of progress every --progress.

@@ -34,12 +34,17 @@ type cliEnv struct {
 }
 
 var commands = []command{
+	{"bench", "measure the ledger end to end in one process: bench ingest (throughput, receipt latency, vs. one core's Ed25519 verify rate)", runBench},
 	{"broker", "run the embedded Kafka-protocol broker (kfake) with its data on disk", runBroker},
 	{"dev", "run the whole ledger in one process on embedded defaults (broker, ingest, log, SQLite projection, demo departments) under ./data", runDev},
+	{"ingest", "run ingest, the log and the projector against Kafka and a projection store, from one YAML config (--config)", runIngest},
 	{"keygen", "make a log signing key (note format) or a department Ed25519 key", runKeygen},
+	{"grant", "sign a grant or revoke as the owning department; publish it through its outbox or write it for submitGrant", runGrant},
 	{"schema", "check department schema files, or print the built-in demo schemas", runSchema},
+	{"token", "issue a gateway bearer token (JWT) from the local dev issuer that 'crossledger dev' trusts", runToken},
 	{"log", "inspect and verify a log directory (fsck, checkpoint)", runLog},
 	{"reproject", "rebuild a projection store (SQLite or ClickHouse) from the log and payloads, with progress", runReproject},
+	{"verify", "verify a saved gateway response offline: signatures, disclosures, inclusion proofs, checkpoints", runVerify},
 }
 
 func main() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"fmt"
 	"github.com/crossledger/crossledger/schema"
@@ -133,6 +134,9 @@ func TestDevStartsAndResumes(t *testing.T) {
 	data := t.TempDir()
 	const citizens, seed = 20, 5
 	want := uint64(len(demo.New(seed, citizens).Initial()))
+	for _, gs := range demo.Grants() {
+		want += uint64(len(gs)) // each owner's demo grants come first
+	}
 	progress := regexp.MustCompile(`progress: log (\d+) entries, projected (\d+), outbox pending (\d+), rejected (\d+)`)
 	var first []string
 	for i := range 2 {
@@ -198,6 +202,18 @@ func TestDevStartsAndResumes(t *testing.T) {
 		} else if !slices.Equal(cp[:3], first) {
 			t.Fatalf("second run serves another tree:\n%q\nvs\n%q", cp[:3], first)
 		}
+		if i == 1 {
+			// The printed token and example answer a person query with
+			// proofs, and the access lands in the ledger as one more
+			// entry.
+			devGatewayQuery(t, out.String())
+			want++
+			wait("the access entry logged and projected", func() bool {
+				ms := progress.FindAllStringSubmatch(out.String(), -1)
+				m := ms[len(ms)-1]
+				return m[1] == fmt.Sprint(want) && m[2] == fmt.Sprint(want) && m[3] == "0"
+			})
+		}
 		cancel()
 		if code := <-done; code != 0 {
 			t.Fatalf("run %d exit %d: %s", i, code, out.String())
@@ -247,5 +263,32 @@ func TestDevStartsAndResumes(t *testing.T) {
 	// A second reproject into the same file is refused.
 	if code, _, errOut := runCLI(t, "reproject", "--data", data, "--sqlite", rebuilt); code != 1 || !strings.Contains(errOut, "exists") {
 		t.Errorf("reproject over an existing store: exit %d, %q", code, errOut)
+	}
+}
+
+// devGatewayQuery runs the banner's example person query with the banner's
+// token against dev's gateway and checks records with proofs come back.
+func devGatewayQuery(t *testing.T, banner string) {
+	t.Helper()
+	gw := regexp.MustCompile(`(?m)^  gateway    (http://\S+/graphql)`).FindStringSubmatch(banner)
+	tok := regexp.MustCompile(`(?m)^  token      (\S+)$`).FindStringSubmatch(banner)
+	ex := regexp.MustCompile(`(?m)^  example    (person\(citizenId: "[0-9X]+", purpose: "real-estate-transfer"\))$`).FindStringSubmatch(banner)
+	if gw == nil || tok == nil || ex == nil {
+		t.Fatalf("banner lacks gateway, token or example:\n%s", banner)
+	}
+	q := "{ " + ex[1] + " { departments { department records { type leaf fields { name value redacted } proof } } } }"
+	body, _ := json.Marshal(map[string]string{"query": q})
+	req, _ := http.NewRequest(http.MethodPost, gw[1], bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok[1])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || bytes.Contains(raw, []byte(`"errors"`)) || !bytes.Contains(raw, []byte("c2sp.org/tlog-proof@v1")) ||
+		!bytes.Contains(raw, []byte(`"access":{"id":"gateway:`)) {
+		t.Fatalf("person query: %d %s", resp.StatusCode, raw)
 	}
 }

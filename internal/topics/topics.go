@@ -69,10 +69,20 @@ func Partitions(ctx context.Context, brokers []string, topic string) ([]int, err
 	}
 }
 
+// MaxBatchBytes bounds one produce batch of a [NewWriter] writer: below
+// the brokers' default message.max.bytes (1 MiB), with room for a 64 KiB
+// entry and the batch's own overhead.
+const MaxBatchBytes = 768 << 10
+
 // NewWriter returns a producer for brokers that waits for all in-sync
 // replicas (acks=all) and partitions by message key, so one department's
 // messages stay in order on one partition. topic may be "" when every
 // message names its own.
+//
+// One write is split into produce batches of at most MaxBatchBytes: a
+// broker refuses a batch larger than its message.max.bytes (1 MiB by
+// default, in Apache Kafka and in kfake), and a write of 1000 receipts
+// with their proofs, or of 1000 changes, is several MiB.
 //
 // Each writer gets a transport of its own: kafka-go's shared default
 // caches topic metadata process-wide for 6 s, so a writer used just after
@@ -81,7 +91,7 @@ func NewWriter(brokers []string, topic string) *kafka.Writer {
 	return &kafka.Writer{
 		Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
-		BatchSize: 1000, BatchBytes: 16 << 20,
+		BatchSize: 1000, BatchBytes: MaxBatchBytes,
 		Transport: &kafka.Transport{MetadataTTL: 2 * time.Second},
 	}
 }

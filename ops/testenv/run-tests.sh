@@ -7,6 +7,8 @@ cd "$(dirname "$0")/../.."
 
 RUN_DIR=${CROSSLEDGER_RUN_DIR:-$(mktemp -d /tmp/crossledger-test.XXXXXX)}
 BIN=$RUN_DIR/crossledger
+# The browser acceptance test (ops/browser_test.go) runs this binary's `dev`.
+export CROSSLEDGER_BIN=$BIN
 export GOFLAGS=${GOFLAGS:-}
 
 cleanup() {
@@ -29,6 +31,13 @@ echo "[test] smoke tests: each service really used (a skip here is a failure)"
 go test -count=1 -v -run 'TestSmoke' ./ops/ 2>&1 | tee "$RUN_DIR/smoke.log"
 if grep -q -- '--- SKIP' "$RUN_DIR/smoke.log" || [ "$(grep -c -- '--- PASS: TestSmoke' "$RUN_DIR/smoke.log")" -lt 3 ]; then
 	echo "[test] FATAL: a smoke test did not run and pass" >&2
+	exit 1
+fi
+
+echo "[test] browser smoke: GraphiQL's page in Debian's headless Chromium (Playwright)"
+go test -count=1 -v -run '^TestPageInBrowser$' ./gateway/graphiql/ 2>&1 | tee "$RUN_DIR/browser-smoke.log"
+if ! grep -q -- '--- PASS: TestPageInBrowser' "$RUN_DIR/browser-smoke.log"; then
+	echo "[test] FATAL: the browser smoke test did not run and pass" >&2
 	exit 1
 fi
 

@@ -6,8 +6,10 @@
 #   PostgreSQL  (Debian's postgresql, wal_level=logical for CDC)
 #   Kafka-protocol broker (this repo's `crossledger broker`, kfake with a data dir)
 #
+# and what the browser tests need: Debian's chromium, ops/browser's npm ci.
+#
 # Usage:
-#   services.sh start RUN_DIR BIN   start all three; writes RUN_DIR/env (shell exports)
+#   services.sh start RUN_DIR BIN   start all three, set up the browser; writes RUN_DIR/env (shell exports)
 #   services.sh stop RUN_DIR        stop what start started (by pid)
 #
 # Every failure is fatal: a test run must never silently go without a service.
@@ -129,6 +131,29 @@ start_broker() {
 	echo "export CROSSLEDGER_TEST_KAFKA=127.0.0.1:$port" >>"$1/env"
 }
 
+# setup_browser RUN_DIR: what the browser tests need (ops/browser_test.go,
+# gateway/graphiql/page_test.go): Debian's Chromium at /usr/bin/chromium,
+# Node.js >= 20 and ops/browser's node_modules (playwright-core, exact
+# version from package-lock.json, from the npm registry; it downloads no
+# browser). Not a server: nothing to stop.
+setup_browser() {
+	[ -x /usr/bin/chromium ] || apt_install chromium
+	[ -x /usr/bin/chromium ] || die "/usr/bin/chromium not found after installing chromium"
+	log "browser: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+	command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+	local major
+	major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || die "node does not run"
+	[ "$major" -ge 20 ] || die "node $(node --version) is too old for playwright-core: need >= 20"
+	local dir
+	dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../browser" && pwd) || die "ops/browser not found beside ops/testenv"
+	log "npm ci in $dir (node $(node --version), npm $(npm --version 2>/dev/null))"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >"$1/npm-ci.log" 2>&1) ||
+		{ cat "$1/npm-ci.log" >&2; die "npm ci in ops/browser failed"; }
+	[ -f "$dir/node_modules/playwright-core/package.json" ] || die "playwright-core missing after npm ci"
+	echo "export CROSSLEDGER_TEST_ARTIFACTS=$1/artifacts" >>"$1/env"
+	mkdir -p "$1/artifacts"
+}
+
 stop_all() {
 	local run=$1
 	if [ -f "$run/postgres/pid" ]; then
@@ -158,6 +183,7 @@ start)
 	start_clickhouse "$run"
 	start_postgres "$run"
 	start_broker "$run" "$bin"
+	setup_browser "$run"
 	echo "export CROSSLEDGER_REQUIRE_SERVICES=1" >>"$run/env"
 	;;
 stop) stop_all "${2:?run dir}" ;;

@@ -33,22 +33,40 @@
 //	<dept>.current        ReplacingMergeTree(ver)     ORDER BY (type, key)           the highest leaf per record
 //	    type, key String (store.EncodeKey), leaf, ver, seq UInt64, ref String, schema_version UInt64,
 //	    op String, time DateTime, digest String, erased UInt8,
-//	    names, types, vals, ords, subjects Array(String)
+//	    names, types, vals, ords, subjects, discs Array(String)
 //	<dept>.subjects       ReplacingMergeTree          ORDER BY (tag, type, key, leaf)
 //	    tag, type, key String, leaf UInt64             which records ever named a subject
 //	<dept>.progress       MergeTree                   ORDER BY size      size, seq UInt64, at DateTime
 //
 // and in every database schema_migrations (version UInt64, applied
-// DateTime), MergeTree ORDER BY version: migrations are CREATE … IF NOT
-// EXISTS, applied in order at start (and when a department first appears),
-// then recorded, so a crash or two processes migrating at once are
-// harmless.
+// DateTime), MergeTree ORDER BY version: migrations are idempotent steps
+// (CREATE … IF NOT EXISTS, or guarded by a look at system.columns),
+// applied in order at start (and when a department first appears), then
+// recorded, so a crash or two processes migrating at once are harmless.
+//
+// Department migration 2 added discs to versions and current. It runs in
+// place when a store of this version first opens the department (no
+// re-projection needed): ALTER TABLE … ADD COLUMN on both tables, create
+// current_mv2 (selecting discs), drop current_mv. 18.16 cannot alter a
+// view's query, and a view selecting explicit columns fails every insert
+// once its target has a column it does not supply; so between the second
+// ALTER and the drop (milliseconds) inserts into versions fail and are
+// retried by their writer, but none succeeds without reaching current.
+// Versions stored before keep discs = [] and read back with empty
+// disclosures; to have every disclosure, re-project into a fresh database
+// (crossledger reproject --clickhouse …): writing a leaf that is already
+// stored changes nothing, so re-projecting into the same database does not
+// fill them in. A binary from before migration 2 refuses to open a
+// migrated department ("newer than this binary"); one already running
+// keeps writing, without disclosures.
 //
 // Why this shape:
 //
 //   - Values use a key/value layout: parallel arrays names, types, vals
-//     (canonical text) and ords ([store.OrderKey], only for int and decimal
-//     fields, "" elsewhere). Record types are versioned by schema entries in
+//     (canonical text), ords ([store.OrderKey], only for int and decimal
+//     fields, "" elsewhere) and discs (each value's encoded disclosure,
+//     [store.Value.Disclosure]; [] in rows written before migration 2,
+//     which read back with empty disclosures). Record types are versioned by schema entries in
 //     the log; typed columns would need DDL per schema version per
 //     department and a migration story for changed types, while the arrays
 //     round-trip every type exactly and filter with vals[indexOf(names, f)].
@@ -61,12 +79,13 @@
 //     keep and several times faster on 18.16; List uses FINAL, whose WHERE
 //     runs after deduplication (conditions on sorting-key columns, which
 //     select whole records, are the only ones that could run before).
-//   - Only versions is sent by the client. Materialized views (current_mv,
+//   - Only versions is sent by the client. Materialized views (current_mv2,
 //     subjects_mv) copy each inserted block into current and, one row per
 //     subject tag, into subjects: half the bytes on the wire and half the
 //     client-side encoding, which is what keeps Write near a bare insert.
 //   - current's version column is ver = 2·leaf, so the highest leaf wins;
-//     Erase inserts copies without values at ver = 2·leaf+1, which beat
+//     Erase inserts copies without values (empty names … discs) at
+//     ver = 2·leaf+1, which beat
 //     the original row of the same leaf — including one re-inserted later
 //     by a re-projection — but not a later leaf. Erase thus needs no
 //     mutation (ALTER … UPDATE exists on 18.16 but is asynchronous, without

@@ -21,14 +21,14 @@ func (s *Store) records(ctx context.Context, d *db, dept, query string, args ...
 	var out []store.Record
 	for rows.Next() {
 		var (
-			r                                  store.Record
-			key, op                            string
-			ver, schemaVersion                 uint64
-			erased                             uint8
-			names, types, vals, ords, subjects []string
+			r                                         store.Record
+			key, op                                   string
+			ver, schemaVersion                        uint64
+			erased                                    uint8
+			names, types, vals, ords, subjects, discs []string
 		)
 		if err := rows.Scan(&r.Type, &key, &r.Leaf, &ver, &r.Seq, &r.Ref, &schemaVersion, &op, &r.Time, &r.Digest, &erased,
-			&names, &types, &vals, &ords, &subjects); err != nil {
+			&names, &types, &vals, &ords, &subjects, &discs); err != nil {
 			return nil, err
 		}
 		if r.Key, err = store.DecodeKey(key); err != nil {
@@ -39,13 +39,19 @@ func (s *Store) records(ctx context.Context, d *db, dept, query string, args ...
 		r.Op = schema.Op(op)
 		r.Time = r.Time.UTC()
 		r.Erased = erased != 0
-		if len(names) != len(vals) || len(names) != len(types) {
-			return nil, fmt.Errorf("couldn't decode version at leaf %d: %d names, %d types, %d values", r.Leaf, len(names), len(types), len(vals))
+		// Versions stored before migration 2 have no disclosures: discs
+		// is empty for them.
+		if len(names) != len(vals) || len(names) != len(types) || (len(discs) != 0 && len(discs) != len(names)) {
+			return nil, fmt.Errorf("couldn't decode version at leaf %d: %d names, %d types, %d values, %d disclosures",
+				r.Leaf, len(names), len(types), len(vals), len(discs))
 		}
 		if len(names) > 0 {
 			r.Values = make([]store.Value, len(names))
 			for i := range names {
 				r.Values[i] = store.Value{Name: names[i], Type: schema.FieldType(types[i]), Text: vals[i]}
+				if len(discs) != 0 {
+					r.Values[i].Disclosure = discs[i]
+				}
 			}
 		}
 		if len(subjects) > 0 {

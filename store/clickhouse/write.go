@@ -50,30 +50,30 @@ func insert(ctx context.Context, conn driver.Conn, table string, c columns) erro
 
 // recordRows are rows of versions or current, column-wise.
 type recordRows struct {
-	typ, key, ref, op, digest          []string
-	leaf, ver, seq, schemaVersion      []uint64
-	time                               []time.Time
-	erased                             []uint8
-	names, types, vals, ords, subjects [][]string
+	typ, key, ref, op, digest                 []string
+	leaf, ver, seq, schemaVersion             []uint64
+	time                                      []time.Time
+	erased                                    []uint8
+	names, types, vals, ords, subjects, discs [][]string
 }
 
 // row is one version row with its arrays built, ready to go into versions
 // and current alike.
 type row struct {
-	rec                                store.Record
-	key                                string
-	ver                                uint64
-	names, types, vals, ords, subjects []string
+	rec                                       store.Record
+	key                                       string
+	ver                                       uint64
+	names, types, vals, ords, subjects, discs []string
 }
 
 func makeRow(rec store.Record, ver uint64) row {
 	rw := row{rec: rec, key: store.EncodeKey(rec.Key), ver: ver, subjects: rec.Subjects}
 	n := len(rec.Values)
-	// One backing array for the four parallel arrays.
-	all := make([]string, 4*n)
-	rw.names, rw.types, rw.vals, rw.ords = all[:n:n], all[n:2*n:2*n], all[2*n:3*n:3*n], all[3*n:]
+	// One backing array for the five parallel arrays.
+	all := make([]string, 5*n)
+	rw.names, rw.types, rw.vals, rw.ords, rw.discs = all[:n:n], all[n:2*n:2*n], all[2*n:3*n:3*n], all[3*n:4*n:4*n], all[4*n:]
 	for i, v := range rec.Values {
-		rw.names[i], rw.types[i], rw.vals[i] = v.Name, string(v.Type), v.Text
+		rw.names[i], rw.types[i], rw.vals[i], rw.discs[i] = v.Name, string(v.Type), v.Text, v.Disclosure
 		if store.NeedsOrderKey(v.Type) {
 			// Validate checked the text, so OrderKey cannot fail.
 			rw.ords[i], _ = store.OrderKey(v.Type, v.Text)
@@ -109,11 +109,12 @@ func (r *recordRows) addRow(rw row) {
 	r.vals = append(r.vals, rw.vals)
 	r.ords = append(r.ords, rw.ords)
 	r.subjects = append(r.subjects, rw.subjects)
+	r.discs = append(r.discs, rw.discs)
 }
 
 func (r *recordRows) columns() columns {
 	return columns{recordCols, []any{r.typ, r.key, r.leaf, r.ver, r.seq, r.ref, r.schemaVersion, r.op, r.time, r.digest,
-		r.erased, r.names, r.types, r.vals, r.ords, r.subjects}}
+		r.erased, r.names, r.types, r.vals, r.ords, r.subjects, r.discs}}
 }
 
 // deptRows are one department's rows of a batch. Only versions is sent:
@@ -246,8 +247,9 @@ func (s *Store) Write(ctx context.Context, batch []store.Entry) error {
 }
 
 // Erase implements [store.Store.Erase] by inserting value-less copies of
-// every version at ver = 2·leaf+1; current_mv carries them into current,
-// where the copy of the highest leaf wins.
+// every version (no names, values, disclosures or subjects) at
+// ver = 2·leaf+1; current_mv2 carries them into current, where the copy of
+// the highest leaf wins.
 func (s *Store) Erase(ctx context.Context, department, recordType string, key []string) (int, error) {
 	if err := s.check(); err != nil {
 		return 0, err

@@ -23,8 +23,10 @@
 //	schema_migrations version PK | applied
 //
 // Field values are kept per version as one JSON array of [name, type,
-// text] triples (key/value layout): schemas are versioned and change with
-// the log, and a fixed layout needs no DDL when they do. What must be
+// text, disclosure] rows (key/value layout): schemas are versioned and
+// change with the log, and a fixed layout needs no DDL when they do. Rows
+// written before disclosures were kept are [name, type, text] triples and
+// read back with an empty disclosure (no migration). What must be
 // searched is broken out: current_fields holds one row per field of the
 // current version (text for equality and prefix, ord — [store.OrderKey] —
 // for ranges) and subjects one row per subject tag of the current version;

@@ -184,13 +184,16 @@ func (s *Store) check() error {
 	return nil
 }
 
-// fieldTriple is how a value is kept in the fields JSON column.
-type fieldTriple [3]string
+// fieldRow is how a value is kept in the fields JSON column:
+// [name, type, text, disclosure]. Rows written before disclosures were
+// stored have three elements; decoding into the array leaves the
+// disclosure empty for them.
+type fieldRow [4]string
 
 func encodeFields(vs []store.Value) (string, error) {
-	t := make([]fieldTriple, len(vs))
+	t := make([]fieldRow, len(vs))
 	for i, v := range vs {
-		t[i] = fieldTriple{v.Name, string(v.Type), v.Text}
+		t[i] = fieldRow{v.Name, string(v.Type), v.Text, v.Disclosure}
 	}
 	b, err := json.Marshal(t)
 	return string(b), err
@@ -200,13 +203,13 @@ func decodeFields(s sql.NullString) ([]store.Value, error) {
 	if !s.Valid || s.String == "" {
 		return nil, nil
 	}
-	var t []fieldTriple
+	var t []fieldRow
 	if err := json.Unmarshal([]byte(s.String), &t); err != nil {
 		return nil, fmt.Errorf("couldn't decode stored fields: %w", err)
 	}
 	vs := make([]store.Value, len(t))
 	for i, f := range t {
-		vs[i] = store.Value{Name: f[0], Type: schema.FieldType(f[1]), Text: f[2]}
+		vs[i] = store.Value{Name: f[0], Type: schema.FieldType(f[1]), Text: f[2], Disclosure: f[3]}
 	}
 	return vs, nil
 }

@@ -2,10 +2,12 @@ package storetest
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -30,7 +32,10 @@ func BenchEntries(dept string, from, n uint64) []store.Entry {
 		r := rand.New(rand.NewPCG(i, 42))
 		typ := BenchTypes[i%uint64(len(BenchTypes))]
 		citizen := i / uint64(len(BenchTypes))
-		cid := fmt.Sprintf("110108%08d%03d%d", 19500101+r.IntN(500000), citizen%1000, r.IntN(10))[:17] + "X"
+		birth := time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, r.IntN(20000))
+		cid17 := fmt.Sprintf("110108%s%03d", birth.Format("20060102"), citizen%1000)
+		check, _ := schema.CitizenIDCheck(cid17)
+		cid := cid17 + string(check)
 		name := string([]rune{surnames[r.IntN(len(surnames))], givens[r.IntN(len(givens))], givens[r.IntN(len(givens))]})
 		vals := []store.Value{
 			{Name: "id", Type: schema.TypeString, Text: fmt.Sprintf("%s-%09d", typ, citizen)},
@@ -42,6 +47,11 @@ func BenchEntries(dept string, from, n uint64) []store.Entry {
 			{Name: "count", Type: schema.TypeInt, Text: fmt.Sprint(r.IntN(100))},
 			{Name: "active", Type: schema.TypeBool, Text: fmt.Sprint(r.IntN(2) == 0)},
 		}
+		// Each value carries its disclosure, as the projector writes them
+		// (about 60–110 bytes each).
+		for j := range vals {
+			vals[j].Disclosure = benchDisclosure(r, vals[j])
+		}
 		out = append(out, store.Entry{
 			Leaf: i, Department: dept, Seq: i + 1, Kind: schema.KindRecordChange,
 			Digest: fmt.Sprintf("%064x", i), Time: t0.Add(time.Duration(i) * time.Second),
@@ -50,6 +60,27 @@ func BenchEntries(dept string, from, n uint64) []store.Entry {
 		})
 	}
 	return out
+}
+
+// benchDisclosure encodes v's disclosure with a salt drawn from r.
+func benchDisclosure(r *rand.Rand, v store.Value) string {
+	var value any = v.Text
+	switch v.Type {
+	case schema.TypeInt:
+		n, _ := strconv.ParseInt(v.Text, 10, 64)
+		value = n
+	case schema.TypeBool:
+		value = v.Text == "true"
+	}
+	salt := make([]byte, schema.SaltSize)
+	for i := range salt {
+		salt[i] = byte(r.Uint32())
+	}
+	d, err := schema.NewDisclosure(base64.RawURLEncoding.EncodeToString(salt), v.Name, value)
+	if err != nil {
+		panic(err)
+	}
+	return d.Encoded
 }
 
 // BenchTag is the subject tag of benchmark citizen c.

@@ -4,10 +4,13 @@ package storetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,6 +44,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"AccessEvents", testAccess},
 		{"EntriesIndex", testEntries},
 		{"Erase", testErase},
+		{"Disclosures", testDisclosures},
 		{"ConcurrentReadersDuringWrites", testConcurrentReaders},
 	}
 	for _, tc := range tests {
@@ -61,6 +65,30 @@ func change(leaf uint64, dept string, seq uint64, typ string, key []string, op s
 		Change: &store.Change{Type: typ, SchemaVersion: 1, Record: "ref-" + typ + "-" + store.EncodeKey(key), Op: op,
 			Key: key, Values: vals, Subjects: subjects},
 	}
+}
+
+// disclose returns v with an encoded disclosure of its value, made the
+// way the projector receives them (a fixed salt per name and text keeps
+// the suite deterministic).
+func disclose(v store.Value) store.Value {
+	var value any = v.Text
+	switch v.Type {
+	case schema.TypeInt:
+		n, err := strconv.ParseInt(v.Text, 10, 64)
+		if err != nil {
+			panic(err)
+		}
+		value = n
+	case schema.TypeBool:
+		value = v.Text == "true"
+	}
+	sum := sha256.Sum256([]byte(v.Name + "\x00" + v.Text))
+	d, err := schema.NewDisclosure(base64.RawURLEncoding.EncodeToString(sum[:schema.SaltSize]), v.Name, value)
+	if err != nil {
+		panic(err)
+	}
+	v.Disclosure = d.Encoded
+	return v
 }
 
 func sv(name, text string) store.Value {
@@ -127,6 +155,13 @@ func testRoundTrip(t *testing.T, newStore NewStore) {
 		{Name: "citizen", Type: schema.TypeCitizenID, Text: "11010819850228003X"},
 		{Name: "company", Type: schema.TypeCreditCode, Text: "91110108MA01ABCDEN"},
 	}
+	// Every value carries its disclosure but one, which must come back
+	// without.
+	for i := range vals {
+		if vals[i].Name != "tax" {
+			vals[i] = disclose(vals[i])
+		}
+	}
 	key := []string{"11010819850228003X", "张伟"}
 	write(t, s, change(0, "civil", 1, "citizen", key, schema.OpUpsert, vals, "tag-a"))
 	got := current(t, s, "civil", "citizen", key...)
@@ -146,6 +181,14 @@ func testRoundTrip(t *testing.T, newStore NewStore) {
 	if err != nil || !slices.Equal(k, key) {
 		t.Errorf("ResolveRef = %q, %v; want %q", k, err, key)
 	}
+	p, err := s.List(ctx, "civil", "citizen", store.ListQuery{})
+	if err != nil || len(p.Records) != 1 || !reflect.DeepEqual(p.Records[0], want) {
+		t.Errorf("List = %+v, %v; want [%+v]", p.Records, err, want)
+	}
+	bs, err := s.BySubject(ctx, "civil", "tag-a")
+	if err != nil || len(bs) != 1 || !reflect.DeepEqual(bs[0], want) {
+		t.Errorf("BySubject = %+v, %v; want [%+v]", bs, err, want)
+	}
 	_, err = s.ResolveRef(ctx, "civil", "citizen", "no-such-ref")
 	mustNotFound(t, err, "ResolveRef(unknown)")
 	_, err = s.Current(ctx, "civil", "citizen", []string{"nobody"})
@@ -154,7 +197,7 @@ func testRoundTrip(t *testing.T, newStore NewStore) {
 	mustNotFound(t, err, "Current(unknown department)")
 	_, err = s.History(ctx, "nodept", "citizen", key)
 	mustNotFound(t, err, "History(unknown department)")
-	p, err := s.List(ctx, "nodept", "citizen", store.ListQuery{})
+	p, err = s.List(ctx, "nodept", "citizen", store.ListQuery{})
 	if err != nil || len(p.Records) != 0 {
 		t.Errorf("List(unknown department) = %v, %v; want empty", p, err)
 	}
@@ -295,6 +338,13 @@ func testBadBatch(t *testing.T, newStore NewStore) {
 		{"bad citizen id", func(e *store.Entry) {
 			e.Change.Values[0] = store.Value{Name: "c", Type: schema.TypeCitizenID, Text: "1101"}
 		}, `change.values[0] "c"`},
+		{"padded disclosure", func(e *store.Entry) {
+			e.Change.Values[0] = disclose(e.Change.Values[0])
+			e.Change.Values[0].Disclosure += "=="
+		}, `change.values[0] "name"`},
+		{"disclosure not base64url", func(e *store.Entry) {
+			e.Change.Values[0].Disclosure = "WyJ zYWx0Il0"
+		}, `change.values[0] "name"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -794,6 +844,89 @@ func testErase(t *testing.T, newStore NewStore) {
 	}
 	_, err = s.Erase(ctx, "civil", "citizen", []string{"nobody"})
 	mustNotFound(t, err, "Erase(unknown)")
+}
+
+// testDisclosures checks that every read returns each value's disclosure
+// byte for byte (and "" for a value written without one), across versions,
+// and that Erase removes them with the values.
+func testDisclosures(t *testing.T, newStore NewStore) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	key := []string{"11010819850228003X"}
+	v0 := []store.Value{disclose(sv("name", "张伟")), disclose(iv("n", 1)), sv("note", "no disclosure")}
+	v1 := []store.Value{disclose(sv("name", "张伟伟")), disclose(iv("n", 2)), disclose(sv("note", "now disclosed"))}
+	other := []store.Value{disclose(sv("name", "李娜")), iv("n", 3)}
+	// A disclosure need not decode for the store; it is kept as given.
+	other = append(other, store.Value{Name: "raw", Type: schema.TypeString, Text: "x", Disclosure: "-_AZaz09"})
+	write(t, s,
+		change(0, "civil", 1, "citizen", key, schema.OpUpsert, v0, "zw"),
+		change(1, "civil", 2, "citizen", []string{"other"}, schema.OpUpsert, other, "lf"),
+	)
+	write(t, s, change(2, "civil", 3, "citizen", key, schema.OpUpsert, v1, "zw"))
+	same := func(what string, got, want []store.Value) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: values\n got %q\nwant %q", what, got, want)
+		}
+	}
+	same("Current", current(t, s, "civil", "citizen", key...).Values, v1)
+	same("Current(other)", current(t, s, "civil", "citizen", "other").Values, other)
+	h, err := s.History(ctx, "civil", "citizen", key)
+	if err != nil || len(h) != 2 {
+		t.Fatalf("History = %+v, %v", h, err)
+	}
+	same("History[0]", h[0].Values, v0)
+	same("History[1]", h[1].Values, v1)
+	p, err := s.List(ctx, "civil", "citizen", store.ListQuery{Filters: []store.Filter{{Field: "n", Op: store.Range, Type: schema.TypeInt, Min: "2"}}})
+	if err != nil || len(p.Records) != 2 {
+		t.Fatalf("List = %+v, %v", p, err)
+	}
+	same("List[0]", p.Records[0].Values, v1)
+	same("List[1]", p.Records[1].Values, other)
+	rs, err := s.BySubject(ctx, "civil", "zw")
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("BySubject = %+v, %v", rs, err)
+	}
+	same("BySubject", rs[0].Values, v1)
+
+	if n, err := s.Erase(ctx, "civil", "citizen", key); err != nil || n != 2 {
+		t.Fatalf("Erase = %d, %v; want 2", n, err)
+	}
+	noDisclosures := func(when string, rs ...store.Record) {
+		t.Helper()
+		for _, r := range rs {
+			if len(r.Values) != 0 {
+				t.Errorf("%s: erased version at leaf %d still has values (with disclosures) %q", when, r.Leaf, r.Values)
+			}
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		noDisclosures(when, current(t, s, "civil", "citizen", key...))
+		h, err := s.History(ctx, "civil", "citizen", key)
+		if err != nil || len(h) != 2 {
+			t.Fatalf("%s: History = %+v, %v", when, h, err)
+		}
+		noDisclosures(when, h...)
+		p, err := s.List(ctx, "civil", "citizen", store.ListQuery{})
+		if err != nil {
+			t.Fatalf("%s: List: %v", when, err)
+		}
+		for _, r := range p.Records {
+			if r.Key[0] == key[0] {
+				noDisclosures(when, r)
+			} else {
+				same(when+": List(other)", r.Values, other)
+			}
+		}
+	}
+	check("after erase")
+	write(t, s, change(0, "civil", 1, "citizen", key, schema.OpUpsert, v0, "zw"),
+		change(2, "civil", 3, "citizen", key, schema.OpUpsert, v1, "zw"))
+	check("after re-projection")
+	v3 := []store.Value{disclose(sv("name", "新")), disclose(iv("n", 4))}
+	write(t, s, change(3, "civil", 4, "citizen", key, schema.OpUpsert, v3, "zw"))
+	same("Current after new version", current(t, s, "civil", "citizen", key...).Values, v3)
 }
 
 func testConcurrentReaders(t *testing.T, newStore NewStore) {

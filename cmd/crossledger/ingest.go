@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/ops/config"
+	"github.com/crossledger/crossledger/schema"
+	"github.com/crossledger/crossledger/store"
+	"github.com/crossledger/crossledger/store/clickhouse"
+	"github.com/crossledger/crossledger/store/sqlite"
+)
+
+const ingestSynopsis = `ingest [--config FILE] [--check]
+
+Runs ingest, the transparency log and the projector against external Kafka
+brokers and a projection store (SQLite or ClickHouse), configured by one
+YAML file (sections log, kafka, catalog, genesis, ingest, store,
+ledger_secret, metrics; see ops/config/example.yaml). Secrets may stay out
+of the file: $CROSSLEDGER_LOG_KEY (the log key itself),
+$CROSSLEDGER_LEDGER_SECRET, $CROSSLEDGER_CLICKHOUSE_PASSWORD[_<DEPT>].
+
+On metrics.listen it serves:
+  /metrics  Prometheus metrics (crossledger_ingest_*, crossledger_projector_*, go_*, process_*)
+  /healthz  200 while the process runs
+  /readyz   200 when the log is open (not standby), a broker answers and ingest is not paused
+
+It holds the log's writer lock. With log.wait_for_lock (the default), a
+second instance on the same log directory waits as a standby (its /readyz
+says so) and takes over when the first exits. SIGTERM or Ctrl-C stops, in
+this order: ingest, projector, store, log (releasing the lock), HTTP.`
+
+func runIngest(ctx context.Context, env *cliEnv, args []string) error {
+	f := newFlags(env, "ingest", ingestSynopsis)
+	file := f.String("config", "crossledger.yaml", "configuration file (YAML)")
+	check := f.Bool("check", false, "validate the configuration file and exit")
+	if err := parse(f, args, 0); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		return err
+	}
+	if err := cfg.ValidateIngest(); err != nil {
+		return err
+	}
+	if *check {
+		fmt.Fprintf(env.stdout, "%s: ok\n", *file)
+		return nil
+	}
+	n := &ingestNode{cfg: cfg, env: env, logger: env.logger}
+	return n.run(ctx)
+}
+
+// Node states, as /readyz reports them.
+const (
+	nodeStarting = "starting"
+	nodeStandby  = "standby: waiting for the log's writer lock"
+	nodeRunning  = "running"
+	nodeStopping = "stopping"
+)
+
+// ingestNode is one `crossledger ingest` process.
+type ingestNode struct {
+	cfg    *config.Config
+	env    *cliEnv
+	logger *slog.Logger
+
+	state    atomic.Value // string: a node* constant
+	ingester atomic.Pointer[ingest.Ingester]
+}
+
+func (n *ingestNode) run(ctx context.Context) error {
+	cfg := n.cfg
+	n.state.Store(nodeStarting)
+	// Read the secrets first: a bad key should fail before any standby wait.
+	skey, err := cfg.LogKey()
+	if err != nil {
+		return err
+	}
+	if _, _, err := merkle.NewSigner(skey); err != nil {
+		return fmt.Errorf("couldn't use the log key: %w", err)
+	}
+	secret, err := cfg.Secret()
+	if err != nil {
+		return fmt.Errorf("ledger_secret: %w", err)
+	}
+	catalog, err := cfg.LoadCatalog()
+	if err != nil {
+		return err
+	}
+	genesis, err := cfg.LoadGenesis()
+	if err != nil {
+		return err
+	}
+	if cfg.UsesDemoKeys() {
+		n.logger.Warn("using the built-in demo catalog or genesis: demo keys come from public seeds; set catalog.dir and genesis.file for a real ledger")
+	}
+
+	reg := newRegistry()
+	ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+	if err != nil {
+		return fmt.Errorf("couldn't listen on metrics.listen: %w", err)
+	}
+	srv := &http.Server{Handler: n.handler(reg), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-served
+		n.logger.Info("stopped")
+	}()
+	fmt.Fprintf(n.env.stdout, "crossledger ingest: /metrics /healthz /readyz on http://%s\n", ln.Addr())
+	n.logger.Info("serving metrics and health", "addr", ln.Addr().String())
+
+	lg, err := n.openLog(ctx, skey)
+	if err != nil {
+		if ctx.Err() != nil {
+			n.logger.Info("stopped while standby")
+			return nil
+		}
+		return err
+	}
+	defer func() {
+		if err := lg.Close(); err != nil {
+			n.logger.Warn("couldn't close the log", "err", err)
+		}
+	}()
+	if genesis.Origin != lg.Origin() {
+		n.logger.Warn("the genesis origin differs from the log key's origin", "genesis", genesis.Origin, "log", lg.Origin())
+	}
+	ring, err := schema.NewKeyRing(genesis)
+	if err != nil {
+		return err
+	}
+
+	var st store.Store
+	if cfg.Store.SQLite != nil {
+		st, err = sqlite.Open(ctx, cfg.SQLiteConfig())
+	} else {
+		st, err = clickhouse.Open(ctx, cfg.ClickHouseConfig())
+	}
+	if err != nil {
+		return fmt.Errorf("couldn't open the projection store: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			n.logger.Warn("couldn't close the projection store", "err", err)
+		}
+	}()
+
+	proj := &ingest.Projector{Log: lg, Store: st, Catalog: catalog, LedgerSecret: secret, BatchSize: cfg.Store.BatchSize,
+		Logger: n.logger.With("component", "projector"), Registerer: reg}
+	in, err := ingest.New(ctx, cfg.IngestConfig(), ingest.Deps{Log: lg, Catalog: catalog, Keys: ring,
+		Logger: n.logger.With("component", "ingest"), Projection: proj, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	proj.Payloads = in.Payloads()
+	n.ingester.Store(in)
+
+	// Ingest and the projector run on contexts of their own, so they stop
+	// in order: ingest first (no new appends), then the projector.
+	inCtx, stopIn := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopIn()
+	pjCtx, stopPj := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPj()
+	inDone, pjDone := make(chan error, 1), make(chan error, 1)
+	go func() { inDone <- in.Run(inCtx) }()
+	go func() { pjDone <- proj.Run(pjCtx) }()
+	n.state.Store(nodeRunning)
+	n.logger.Info("ingest running", "log_size", lg.Size(), "brokers", strings.Join(cfg.Kafka.Brokers, ","),
+		"changes_topic", cfg.Kafka.Topics.Changes)
+
+	var failed error
+	select {
+	case <-ctx.Done():
+		n.logger.Info("stopping: ingest, projector, store, log, HTTP")
+	case err := <-inDone:
+		inDone <- err
+		failed = fmt.Errorf("ingest: %w", err)
+	case err := <-pjDone:
+		pjDone <- err
+		failed = fmt.Errorf("projector: %w", err)
+	case err := <-served:
+		served <- err
+		failed = fmt.Errorf("metrics server: %w", err)
+	}
+	n.state.Store(nodeStopping)
+	stopIn()
+	if err := <-inDone; !errors.Is(err, context.Canceled) && failed == nil {
+		failed = fmt.Errorf("ingest: %w", err)
+	}
+	n.logger.Info("ingest stopped", "log_size", lg.Size())
+	stopPj()
+	if err := <-pjDone; !errors.Is(err, context.Canceled) && failed == nil {
+		failed = fmt.Errorf("projector: %w", err)
+	}
+	n.logger.Info("projector stopped", "projected", proj.ProjectedSize())
+	return failed
+}
+
+// openLog opens the log, waiting as a standby while another process holds
+// it (if log.wait_for_lock).
+func (n *ingestNode) openLog(ctx context.Context, skey string) (*merkle.Log, error) {
+	dir := n.cfg.Log.Dir
+	lg, err := merkle.Open(ctx, dir, merkle.Options{SignerKey: skey})
+	if err == nil || !errors.Is(err, merkle.ErrLocked) {
+		return lg, err
+	}
+	if !*n.cfg.Log.WaitForLock {
+		return nil, fmt.Errorf("%s is held by another writer (log.wait_for_lock is false): %w", dir, err)
+	}
+	n.state.Store(nodeStandby)
+	n.logger.Info("the log is held by another writer; waiting as standby", "dir", dir)
+	lg, err = merkle.Open(ctx, dir, merkle.Options{SignerKey: skey, WaitForLock: true})
+	if err != nil {
+		return nil, err
+	}
+	n.logger.Info("took over the log", "dir", dir, "size", lg.Size())
+	return lg, nil
+}
+
+func (n *ingestNode) handler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(reg))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := n.ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// ready reports why the node is not doing its job, or nil.
+func (n *ingestNode) ready(ctx context.Context) error {
+	if s := n.state.Load().(string); s != nodeRunning {
+		return errors.New(s)
+	}
+	if p, why := n.ingester.Load().Paused(); p {
+		return fmt.Errorf("paused: %s", why)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var errs []error
+	for _, b := range n.cfg.Kafka.Brokers {
+		conn, err := kafka.DialContext(ctx, "tcp", b)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("no broker answers: %w", errors.Join(errs...))
+}
+
+// newRegistry makes a process's private Prometheus registry, with the Go
+// runtime and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// withMetrics serves reg on /metrics and everything else with next
+// (`crossledger dev` puts it in front of the tile API).
+func withMetrics(reg *prometheus.Registry, next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(reg))
+	mux.Handle("/", next)
+	return mux
+}
