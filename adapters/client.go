@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -864,9 +865,14 @@ func (c *Client) handleReceipts(ctx context.Context, batch []receiptMsg) error {
 		reason   string
 		detail   string
 	}
-	var out []settled
-	seen := map[uint64]bool{} // settled earlier in this batch
+	type row struct {
+		digest   string
+		envelope []byte
+	}
+	// Decode ours, then look their rows up with one query.
 	offsets := map[int]int64{}
+	var rs []*schema.Receipt
+	var seqs []any
 	for _, m := range batch {
 		offsets[m.partition] = m.offset + 1
 		if !m.ours {
@@ -877,25 +883,50 @@ func (c *Client) handleReceipts(ctx context.Context, batch []receiptMsg) error {
 			c.cfg.Logger.Warn("undecodable receipt", "partition", m.partition, "offset", m.offset, "err", err)
 			continue
 		}
-		var (
-			seq      uint64
-			digest   string
-			envelope []byte
-		)
-		q := `SELECT seq, digest, envelope FROM outbox WHERE state = 'pending' AND seq = ?`
-		arg := any(r.Seq)
-		if r.Seq == 0 { // the envelope was unreadable: match by digest
-			q, arg = `SELECT seq, digest, envelope FROM outbox WHERE state = 'pending' AND digest = ?`, r.EnvelopeDigest
+		rs = append(rs, r)
+		if r.Seq != 0 {
+			seqs = append(seqs, r.Seq)
 		}
-		err = c.db.QueryRowContext(ctx, q, arg).Scan(&seq, &digest, &envelope)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && seen[seq]) {
+	}
+	rows := map[uint64]row{}
+	if len(seqs) > 0 {
+		q := `SELECT seq, digest, envelope FROM outbox WHERE state = 'pending' AND seq IN (?` + strings.Repeat(",?", len(seqs)-1) + `)`
+		res, err := c.db.QueryContext(ctx, q, seqs...)
+		if err != nil {
+			return fmt.Errorf("adapters: couldn't look up outbox rows: %w", err)
+		}
+		for res.Next() {
+			var seq uint64
+			var w row
+			if err := res.Scan(&seq, &w.digest, &w.envelope); err != nil {
+				res.Close()
+				return fmt.Errorf("adapters: couldn't look up outbox rows: %w", err)
+			}
+			rows[seq] = w
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("adapters: couldn't look up outbox rows: %w", err)
+		}
+	}
+	var out []settled
+	seen := map[uint64]bool{} // settled earlier in this batch
+	for _, r := range rs {
+		seq := r.Seq
+		w, ok := rows[seq]
+		if seq == 0 { // the envelope was unreadable: match by digest
+			err := c.db.QueryRowContext(ctx, `SELECT seq, digest, envelope FROM outbox WHERE state = 'pending' AND digest = ?`, r.EnvelopeDigest).
+				Scan(&seq, &w.digest, &w.envelope)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("adapters: couldn't look up outbox row: %w", err)
+			}
+			ok = err == nil
+		}
+		if !ok || seen[seq] {
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("adapters: couldn't look up outbox row: %w", err)
-		}
-		if r.EnvelopeDigest != digest {
-			c.cfg.Logger.Warn("receipt for another envelope with our seq", "seq", seq, "receipt_digest", r.EnvelopeDigest, "ours", digest, "status", r.Status)
+		if r.EnvelopeDigest != w.digest {
+			c.cfg.Logger.Warn("receipt for another envelope with our seq", "seq", seq, "receipt_digest", r.EnvelopeDigest, "ours", w.digest, "status", r.Status)
 			continue
 		}
 		if r.Status == schema.StatusRejected {
@@ -903,7 +934,7 @@ func (c *Client) handleReceipts(ctx context.Context, batch []receiptMsg) error {
 			out = append(out, settled{seq: seq, rejected: true, reason: r.Reason, detail: r.Detail})
 			continue
 		}
-		if err := VerifyReceipt(r, envelope, c.verifier); err != nil {
+		if err := VerifyReceipt(r, w.envelope, c.verifier); err != nil {
 			c.cfg.Logger.Error("receipt does not verify; keeping message pending", "seq", seq, "err", err)
 			continue
 		}
@@ -915,11 +946,16 @@ func (c *Client) handleReceipts(ctx context.Context, batch []receiptMsg) error {
 		return fmt.Errorf("adapters: couldn't begin outbox transaction: %w", err)
 	}
 	defer tx.Rollback()
+	done, err := tx.PrepareContext(ctx, `UPDATE outbox SET state = 'done', leaf = ?, message = x'', envelope = x'' WHERE seq = ?`)
+	if err != nil {
+		return fmt.Errorf("adapters: couldn't settle receipts: %w", err)
+	}
+	defer done.Close()
 	for _, s := range out {
 		if s.rejected {
 			_, err = tx.ExecContext(ctx, `UPDATE outbox SET state = 'rejected', reason = ?, detail = ? WHERE seq = ?`, s.reason, s.detail, s.seq)
 		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE outbox SET state = 'done', leaf = ?, message = x'', envelope = x'' WHERE seq = ?`, s.leaf, s.seq)
+			_, err = done.ExecContext(ctx, s.leaf, s.seq)
 		}
 		if err != nil {
 			return fmt.Errorf("adapters: couldn't settle seq %d: %w", s.seq, err)

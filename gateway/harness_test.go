@@ -13,12 +13,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/gateway"
 	"github.com/crossledger/crossledger/gateway/auth"
+	"github.com/crossledger/crossledger/gateway/verify"
 	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/ops/testenv"
@@ -50,6 +52,7 @@ type stack struct {
 	brokers  []string
 	dataDir  string
 	gwClient *adapters.Client
+	verified atomic.Int64 // records of responses verified offline
 }
 
 // clock is a settable clock for grant expiry.
@@ -338,6 +341,14 @@ func (s *stack) post(token string, body []byte) *response {
 		s.t.Fatalf("response is not JSON (%d): %s", resp.StatusCode, truncate(raw))
 	}
 	out.Data, out.Errors, out.Extensions = parsed.Data, parsed.Errors, parsed.Extensions
+	// Every record any test gets back must verify offline.
+	if bytes.Contains(raw, []byte(`"envelope":`)) {
+		rep, err := verify.Response(raw, s.log.Verifier(), s.keys, verify.WithCatalog(s.catalog))
+		if err != nil || !rep.OK() {
+			s.t.Fatalf("a response does not verify offline: %v %v\n%s", err, rep.Failures, truncate(raw))
+		}
+		s.verified.Add(int64(rep.Records))
+	}
 	return out
 }
 

@@ -49,6 +49,7 @@ Progress goes to stderr; the result to stdout (--json: one JSON object).`
 // benchKinds are the bench sub-verbs.
 var benchKinds = map[string]func(context.Context, *cliEnv, []string) error{
 	"ingest": runBenchIngest,
+	"query":  runBenchQuery,
 }
 
 func runBench(ctx context.Context, env *cliEnv, args []string) error {
@@ -59,7 +60,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	run, ok := benchKinds[kind]
 	if !ok {
-		fmt.Fprintf(env.stderr, "unknown bench %q (want: ingest)\n", kind)
+		fmt.Fprintf(env.stderr, "unknown bench %q (want: ingest, query)\n", kind)
 		f.Usage()
 		return errUsage
 	}

@@ -63,7 +63,7 @@ func TestBenchUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"bench"}, 2, "Usage: crossledger bench"},
-		{[]string{"bench", "query"}, 2, `unknown bench "query"`},
+		{[]string{"bench", "no-such-bench"}, 2, `unknown bench "no-such-bench"`},
 		{[]string{"bench", "ingest", "--departments", "0"}, 2, "--departments"},
 		{[]string{"bench", "ingest", "--sqlite", "a.db", "--clickhouse", "h:1"}, 2, "at most one"},
 		{[]string{"bench", "ingest", "--help"}, 0, "Usage: crossledger bench ingest"},

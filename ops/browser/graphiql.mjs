@@ -233,6 +233,17 @@ async function main() {
     }
   }
   log(`the result pane shows ${expect} (after ${runs} run(s), ${text.length} characters)`);
+  // Bring the first proof into view, so that the screenshot shows it.
+  await page.evaluate((want) => {
+    const cm = document.querySelector('.graphiql-response .CodeMirror')?.CodeMirror;
+    if (!cm) return;
+    for (let i = 0; i < cm.lineCount(); i++) {
+      if (cm.getLine(i).includes(want)) {
+        cm.scrollIntoView({ line: i, ch: 0 }, 200);
+        return;
+      }
+    }
+  }, expect).catch(() => {});
 
   const sent = queryPosts.filter((p) => p.authorization !== '');
   if (sent.length === 0 || sent.some((p) => p.authorization !== `Bearer ${token}`)) {

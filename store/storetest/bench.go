@@ -25,7 +25,8 @@ var givens = []rune("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞�
 
 // BenchEntries returns n deterministic record.change entries for
 // department dept, from leaf `from` on (seq = leaf+1): eight fields of
-// mixed types, Chinese names, one subject tag per record.
+// mixed types, each with its encoded disclosure, Chinese names, one
+// subject tag per record.
 func BenchEntries(dept string, from, n uint64) []store.Entry {
 	out := make([]store.Entry, 0, n)
 	for i := from; i < from+n; i++ {
