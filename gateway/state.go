@@ -27,12 +27,12 @@ type reqState struct {
 	op        string // the first root field resolved, for metrics
 	purpose   string // the request's one purpose (set by the first data query)
 	caseRef   string
-	data      bool                    // a data query ran: the request gets an access entry
-	subjects  map[string]bool         // subject tags concerned
-	disclosed map[uint64][]string     // leaf → disclosed fields
-	denials   []schema.AccessDenial   // in order
-	authzs    map[string]*authz       // purpose → authorisation (one purpose per request, but cheap)
-	events    []store.GrantEvent      // grant events below cp.Size, loaded once
+	data      bool                  // a data query ran: the request gets an access entry
+	subjects  map[string]bool       // subject tags concerned
+	disclosed map[uint64][]string   // leaf → disclosed fields
+	denials   []schema.AccessDenial // in order
+	authzs    map[string]*authz     // purpose → authorisation (one purpose per request, but cheap)
+	events    []store.GrantEvent    // grant events below cp.Size, loaded once
 	loaded    bool
 }
 

@@ -82,6 +82,7 @@ type ingestNode struct {
 
 	state    atomic.Value // string: a node* constant
 	ingester atomic.Pointer[ingest.Ingester]
+	log      atomic.Pointer[merkle.Log] // set once the log is open (not while standby)
 }
 
 func (n *ingestNode) run(ctx context.Context) error {
@@ -137,6 +138,8 @@ func (n *ingestNode) run(ctx context.Context) error {
 		}
 		return err
 	}
+	n.log.Store(lg)
+	defer n.log.Store(nil)
 	defer func() {
 		if err := lg.Close(); err != nil {
 			n.logger.Warn("couldn't close the log", "err", err)
@@ -243,6 +246,19 @@ func (n *ingestNode) handler(reg *prometheus.Registry) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
+	// The log's read API (tiles, checkpoint, proofs) for auditors and the
+	// gateway, once this instance holds the log.
+	logAPI := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lg := n.log.Load()
+		if lg == nil {
+			http.Error(w, "the log is not open here (standby or stopping)", http.StatusServiceUnavailable)
+			return
+		}
+		lg.Handler().ServeHTTP(w, r)
+	})
+	for _, p := range []string{"/checkpoint", "/tile/", "/proof/"} {
+		mux.Handle(p, logAPI)
+	}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := n.ready(r.Context()); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)

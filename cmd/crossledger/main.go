@@ -38,6 +38,7 @@ var commands = []command{
 	{"broker", "run the embedded Kafka-protocol broker (kfake) with its data on disk", runBroker},
 	{"dev", "run the whole ledger in one process on embedded defaults (broker, ingest, log, SQLite projection, demo departments) under ./data", runDev},
 	{"ingest", "run ingest, the log and the projector against Kafka and a projection store, from one YAML config (--config)", runIngest},
+	{"gateway", "run the GraphQL gateway against a running ledger (log over HTTP, projection store, Kafka), configured by one YAML file", runGateway},
 	{"keygen", "make a log signing key (note format) or a department Ed25519 key", runKeygen},
 	{"grant", "sign a grant or revoke as the owning department; publish it through its outbox or write it for submitGrant", runGrant},
 	{"schema", "check department schema files, or print the built-in demo schemas", runSchema},

@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store"

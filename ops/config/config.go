@@ -117,7 +117,8 @@ type Config struct {
 	// Metrics is where /metrics, /healthz and /readyz are served.
 	Metrics Metrics `yaml:"metrics"`
 
-	// The gateway section joins here.
+	// Gateway configures `crossledger gateway` (see gateway.go).
+	Gateway Gateway `yaml:"gateway"`
 
 	file string     // the config file's name, for errors
 	root *yaml.Node // the decoded document, for error lines
@@ -462,6 +463,8 @@ func (c *Config) resolvePaths(base string) {
 	abs(&c.Catalog.Dir)
 	abs(&c.Genesis.File)
 	abs(&c.Ingest.PayloadDir)
+	abs(&c.Gateway.KeyFile)
+	abs(&c.Gateway.Outbox)
 	if c.Store.SQLite != nil {
 		abs(&c.Store.SQLite.Path)
 	}

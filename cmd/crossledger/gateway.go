@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/crossledger/crossledger/adapters"
+	"github.com/crossledger/crossledger/gateway"
+	"github.com/crossledger/crossledger/gateway/auth"
+	"github.com/crossledger/crossledger/gateway/graphiql"
+	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/ops/config"
+	"github.com/crossledger/crossledger/schema"
+	"github.com/crossledger/crossledger/store"
+	"github.com/crossledger/crossledger/store/clickhouse"
+	"github.com/crossledger/crossledger/store/sqlite"
+)
+
+const gatewaySynopsis = `gateway [--config crossledger.yaml] [--check]
+
+Runs the GraphQL gateway against a running ledger: it follows the log over
+its HTTP API (gateway.log_url, served by 'crossledger ingest'), accepting a
+checkpoint only if it is signed by gateway.log_public_key and consistent
+with the last one; reads the projection store (store section: SQLite, or
+ClickHouse with per-department servers); authenticates callers with the
+configured token issuers; and writes an access entry for every answer to
+Kafka (acks=all) through its own outbox (gateway.outbox), signed with
+gateway.key_file as department gateway.id.
+
+On gateway.listen it serves:
+  /graphql  GraphQL (POST, application/json)
+  /         GraphiQL
+  /metrics  Prometheus metrics (crossledger_gateway_*)
+  /healthz  200 while the process runs
+  /readyz   200 while the log is followed and the access outbox drains
+
+SIGTERM or Ctrl-C stops it.`
+
+func runGateway(ctx context.Context, env *cliEnv, args []string) error {
+	f := newFlags(env, "gateway", gatewaySynopsis)
+	file := f.String("config", "crossledger.yaml", "configuration file (YAML)")
+	check := f.Bool("check", false, "validate the configuration file and exit")
+	if err := parse(f, args, 0); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		return err
+	}
+	if err := cfg.ValidateGateway(); err != nil {
+		return err
+	}
+	if *check {
+		fmt.Fprintf(env.stdout, "%s: ok\n", *file)
+		return nil
+	}
+	return serveGateway(ctx, env, cfg)
+}
+
+func serveGateway(ctx context.Context, env *cliEnv, cfg *config.Config) error {
+	logger := env.logger
+	key, err := cfg.GatewayKey()
+	if err != nil {
+		return err
+	}
+	secret, err := cfg.Secret()
+	if err != nil {
+		return fmt.Errorf("ledger_secret: %w", err)
+	}
+	catalog, err := cfg.LoadCatalog()
+	if err != nil {
+		return err
+	}
+	genesis, err := cfg.LoadGenesis()
+	if err != nil {
+		return err
+	}
+	keys, err := schema.NewKeyRing(genesis)
+	if err != nil {
+		return err
+	}
+	if cfg.UsesDemoKeys() {
+		logger.Warn("using the built-in demo catalog or genesis: demo keys come from public seeds; set catalog.dir and genesis.file for a real ledger")
+	}
+	verifier, err := note.NewVerifier(cfg.Gateway.LogPublicKey)
+	if err != nil {
+		return fmt.Errorf("gateway.log_public_key: %w", err)
+	}
+	log, err := merkle.OpenRemote(ctx, cfg.Gateway.LogURL, verifier, nil, 500*time.Millisecond, logger)
+	if err != nil {
+		return fmt.Errorf("couldn't follow the log at %s: %w", cfg.Gateway.LogURL, err)
+	}
+	defer log.Close()
+
+	var st store.Store
+	if cfg.Store.SQLite != nil {
+		st, err = sqlite.Open(ctx, cfg.SQLiteConfig())
+	} else {
+		st, err = clickhouse.Open(ctx, cfg.ClickHouseConfig())
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	stores := map[string]store.Store{}
+	for _, d := range catalog.Departments() {
+		stores[d] = st
+	}
+
+	// The record secret keys record references, which access entries do
+	// not have; the SDK requires one.
+	recordSecret := make([]byte, 32)
+	rand.Read(recordSecret)
+	k := cfg.Kafka
+	client, err := adapters.Open(ctx, adapters.Config{
+		Department: cfg.GatewayID(), Key: key, RecordSecret: recordSecret, Catalog: catalog, LogVerifier: verifier,
+		Brokers: k.Brokers, ChangesTopic: k.Topics.Access, ReceiptsTopic: k.Topics.Receipts, OutboxPath: cfg.Gateway.Outbox,
+		OnRejected: func(r adapters.Rejection) {
+			logger.Error("gateway: an access entry was rejected by ingest", "seq", r.Seq, "reason", r.Reason)
+		},
+		Logger: logger.With("component", "access-outbox"),
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	fwd := adapters.NewForwarder(k.Brokers, k.Topics.Changes)
+	defer fwd.Close()
+	authn, err := auth.New(ctx, cfg.Gateway.Issuers, auth.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	defer authn.Close()
+
+	reg := newRegistry()
+	gcfg := cfg.GatewayConfig()
+	gcfg.LedgerSecret = secret
+	gw, err := gateway.New(gcfg, gateway.Deps{
+		Log: log, Stores: stores, Ledger: st, Catalog: catalog, Keys: keys, Auth: authn,
+		Access: adapters.AccessWriter{Client: client}, Grants: fwd, Registerer: reg, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", gw.Handler())
+	mux.Handle("GET /metrics", metricsHandler(reg))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := log.Err(); err != nil {
+			http.Error(w, "not ready: the log: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if n, err := client.Pending(r.Context()); err != nil || n > 1000 {
+			http.Error(w, fmt.Sprintf("not ready: %d access entries await their receipts (%v)", n, err), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/", graphiql.Handler("/graphql"))
+
+	ln, err := net.Listen("tcp", cfg.GatewayListen())
+	if err != nil {
+		return fmt.Errorf("couldn't listen on gateway.listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	fmt.Fprintf(env.stdout, "crossledger gateway: GraphQL http://%s/graphql, GraphiQL http://%s/; log %s (size %d)\n",
+		ln.Addr(), ln.Addr(), cfg.Gateway.LogURL, logSizeOf(log))
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	clientDone := make(chan error, 1)
+	go func() { clientDone <- client.Run(cctx) }()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		cancel()
+		<-clientDone
+		return fmt.Errorf("HTTP server: %w", err)
+	case err = <-clientDone:
+		if err != nil && ctx.Err() == nil {
+			srv.Close()
+			return fmt.Errorf("access outbox: %w", err)
+		}
+	}
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer scancel()
+	srv.Shutdown(sctx)
+	cancel()
+	if err := <-clientDone; err != nil && !errors.Is(err, context.Canceled) {
+		logger.Warn("gateway: access outbox stopped", "err", err)
+	}
+	logger.Info("gateway stopped")
+	return nil
+}
+
+func logSizeOf(l gateway.Ledger) uint64 {
+	cp, _, err := merkle.ParseCheckpoint(l.Checkpoint(), l.Verifier())
+	if err != nil {
+		return 0
+	}
+	return cp.Size
+}
