@@ -89,7 +89,11 @@ func serveGateway(ctx context.Context, env *cliEnv, cfg *config.Config) error {
 	if cfg.UsesDemoKeys() {
 		logger.Warn("using the built-in demo catalog or genesis: demo keys come from public seeds; set catalog.dir and genesis.file for a real ledger")
 	}
-	verifier, err := note.NewVerifier(cfg.Gateway.LogPublicKey)
+	vkey, err := cfg.LogPublicKey()
+	if err != nil {
+		return err
+	}
+	verifier, err := note.NewVerifier(vkey)
 	if err != nil {
 		return fmt.Errorf("gateway.log_public_key: %w", err)
 	}

@@ -63,8 +63,17 @@ func runToken(_ context.Context, env *cliEnv, args []string) error {
 	f.Var(&roles, "role", "role: analyst, auditor or citizen (repeatable, or a comma list; required)")
 	f.StringVar(&id.CitizenID, "citizen-id", "", "resident identity number (required with --role citizen)")
 	ttl := f.Duration("ttl", 8*time.Hour, fmt.Sprintf("token lifetime (at most %v)", auth.MaxDevTTL))
+	publicKey := f.Bool("public-key", false, "print the dev issuer's public key (PEM, for a gateway's issuers[].keys) instead of a token")
 	if err := parse(f, args, 0); err != nil {
 		return err
+	}
+	if *publicKey {
+		d, err := auth.LoadOrCreateDevIssuer(devIssuerKey(*data), *issuer)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(env.stdout, d.Config().Keys[0])
+		return nil
 	}
 	id.Roles = roles
 	usageErr := func(format string, a ...any) error {

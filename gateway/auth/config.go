@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -37,9 +38,9 @@ type IssuerConfig struct {
 	// Issuer is the exact iss claim of the issuer's tokens. Required, and
 	// unique among the configured issuers.
 	Issuer string `yaml:"issuer"`
-	// Keys are the issuer's public keys as PEM text (not file paths:
-	// public keys are not secret, so the config file stays
-	// self-contained). Each entry holds one or more "PUBLIC KEY" (PKIX)
+	// Keys are the issuer's public keys as PEM text, or "@" and the path
+	// of a PEM file (for keys made at deployment time, like the dev
+	// issuer's: `crossledger token --public-key`). Each entry holds one or more "PUBLIC KEY" (PKIX)
 	// blocks: Ed25519 (verifies EdDSA), ECDSA P-256 (verifies ES256) or
 	// RSA of at least 2048 bits (verifies RS256). Each key verifies only
 	// its own algorithm.
@@ -110,6 +111,13 @@ func (c IssuerConfig) parse() ([]verKey, error) {
 	}
 	var keys []verKey
 	for i, text := range c.Keys {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(text), "@"); ok {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return nil, fmt.Errorf("issuer %q: keys[%d]: %w", c.Issuer, i, err)
+			}
+			text = string(b)
+		}
 		ks, err := parsePublicKeys(text)
 		if err != nil {
 			return nil, fmt.Errorf("issuer %q: keys[%d]: %w", c.Issuer, i, err)

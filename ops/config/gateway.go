@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -57,9 +58,10 @@ type Gateway struct {
 	// LogURL is the base URL of the log's HTTP API (`crossledger ingest`
 	// serves it on metrics.listen). Required.
 	LogURL string `yaml:"log_url"`
-	// LogPublicKey is the log's note verifier key (the .pub file of
-	// `crossledger keygen log`). Every checkpoint the gateway follows
-	// must be signed by it and consistent with the last. Required.
+	// LogPublicKey is the log's note verifier key (what the .pub file of
+	// `crossledger keygen log` holds), or "@" and the path of that file.
+	// Every checkpoint the gateway follows must be signed by it and
+	// consistent with the last. Required.
 	LogPublicKey string `yaml:"log_public_key"`
 	// Purposes are the business purposes callers may declare. Required.
 	Purposes []string `yaml:"purposes"`
@@ -121,7 +123,11 @@ func (c *Config) ValidateGateway() error {
 	case c.LedgerSecret == "":
 		return c.errorf("ledger_secret", "is required (or set $%s)", EnvLedgerSecret)
 	}
-	if _, err := note.NewVerifier(g.LogPublicKey); err != nil {
+	vkey, err := c.LogPublicKey()
+	if err != nil {
+		return c.errorf("gateway.log_public_key", "%v", err)
+	}
+	if _, err := note.NewVerifier(vkey); err != nil {
 		return c.errorf("gateway.log_public_key", "is not a note verifier key: %v", err)
 	}
 	if err := checkHostPort(g.listen()); err != nil {
@@ -157,6 +163,24 @@ func (c *Config) GatewayID() string {
 		return "gateway"
 	}
 	return c.Gateway.ID
+}
+
+// LogPublicKey returns gateway.log_public_key, reading the file when it
+// is "@path".
+func (c *Config) LogPublicKey() (string, error) {
+	k := c.Gateway.LogPublicKey
+	name, ok := strings.CutPrefix(k, "@")
+	if !ok {
+		return k, nil
+	}
+	if !filepath.IsAbs(name) && c.file != "" {
+		name = filepath.Join(filepath.Dir(c.file), name)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", fmt.Errorf("couldn't read the log's public key: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // GatewayKey reads the gateway's signing key: $CROSSLEDGER_GATEWAY_KEY, or
