@@ -56,6 +56,10 @@ type Ingester struct {
 	pending map[string]map[uint64]*item
 
 	writer *kafka.Writer
+	// answers carries committed batches' items to the receipt producer,
+	// so building proofs and producing receipts overlaps the next batch.
+	// Nil outside Run: sequence answers synchronously.
+	answers chan []*item
 
 	lag    ProjectionProgress // nil: no projection check
 	statfs func(dir string) (free uint64, err error)
@@ -228,6 +232,27 @@ func (in *Ingester) Run(ctx context.Context) error {
 	defer in.writer.Close()
 
 	g, gctx := errgroup.WithContext(ctx)
+	// Receipts are produced behind the batch loop: the batch is durable
+	// before its items are queued here, and a receipt that is never sent
+	// only makes its sender re-send (and get the duplicate receipt). The
+	// queue is short so a slow receipts topic slows ingest down.
+	in.answers = make(chan []*item, 4)
+	defer func() { in.answers = nil }()
+	g.Go(func() error {
+		for {
+			select {
+			case items := <-in.answers:
+				if err := in.answer(gctx, items); err != nil {
+					if gctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+			case <-gctx.Done():
+				return nil
+			}
+		}
+	})
 	msgs := make(chan *item, c.BatchSize)
 	for _, topic := range []string{c.ChangesTopic, c.AccessTopic} {
 		parts, err := Partitions(ctx, c.Brokers, topic)
@@ -626,7 +651,15 @@ func (in *Ingester) sequence(ctx context.Context, batch []*item) (rest []*item, 
 		held += len(h)
 	}
 	in.m.held.Set(float64(held))
-	return rest, in.answer(ctx, answered)
+	if in.answers == nil || len(answered) == 0 {
+		return rest, in.answer(ctx, answered)
+	}
+	select {
+	case in.answers <- answered:
+		return rest, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // logged returns the logged (or accepted in this batch) item of dept's

@@ -202,6 +202,11 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		taxChange(t, 5, 5, false),
 		taxChange(t, 9, 9, false), // a gap: held
 	}
+	// The topics exist before anything is produced to them (Run creates
+	// them too, but may not have yet).
+	if err := ingest.EnsureTopics(ctx, ml.cfg.Brokers, 2, 1, ml.cfg.ChangesTopic, ml.cfg.AccessTopic, ml.cfg.ReceiptsTopic, ml.cfg.RejectedTopic); err != nil {
+		t.Fatal(err)
+	}
 	w := ktopics.NewWriter(ml.cfg.Brokers, "")
 	defer w.Close()
 	var out []kafka.Message
