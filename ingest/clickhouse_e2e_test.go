@@ -41,10 +41,12 @@ func clickHouseStore(t *testing.T, ctx context.Context, addr string, drop bool) 
 		if !drop {
 			return
 		}
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// A server busy merging a large run can take a while to drop;
+		// leftovers waste space but prove nothing wrong.
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if err := clickhouse.DropDatabases(dctx, cfg.Server, cfg.Database); err != nil {
-			t.Errorf("couldn't drop test databases: %v", err)
+			t.Logf("couldn't drop the test databases %s*: %v", cfg.Database, err)
 		}
 	})
 	return st, cfg
@@ -197,7 +199,9 @@ func TestClickHouseEndToEnd(t *testing.T) {
 	}
 	addr := testenv.ClickHouse(t)
 	total := ingesttest.EnvInt(t, "CROSSLEDGER_CH_E2E_CHANGES", 100000)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(total)*5*time.Millisecond)
+	// Generous: a loaded -race run is many times slower than a plain
+	// one; a hang is caught by the stall check on receipts below.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Duration(total)*20*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	lap := func(what string) { t.Logf("%s at %v", what, time.Since(start).Round(time.Millisecond)) }
@@ -299,12 +303,14 @@ func TestClickHouseEndToEnd(t *testing.T) {
 
 	want := int(resent.Load())
 	got, dup := 0, map[string]int{}
-	timeout := time.NewTimer(time.Minute + time.Duration(want)*time.Millisecond)
+	const stall = 2 * time.Minute
+	timeout := time.NewTimer(stall)
 	defer timeout.Stop()
 	for got < want {
 		select {
 		case r := <-receipts:
 			got++
+			timeout.Reset(stall)
 			orig, ok := byDig[r.EnvelopeDigest]
 			switch {
 			case !ok:
@@ -323,7 +329,9 @@ func TestClickHouseEndToEnd(t *testing.T) {
 				t.FailNow()
 			}
 		case <-timeout.C:
-			t.Fatalf("%d of %d redelivery receipts", got, want)
+			t.Fatalf("%d of %d redelivery receipts, then none for %v", got, want, stall)
+		case <-ctx.Done():
+			t.Fatalf("%d of %d redelivery receipts: %v", got, want, ctx.Err())
 		}
 	}
 	if len(dup) != total {

@@ -78,7 +78,7 @@ func TestSDKChild(t *testing.T) {
 	for _, d := range sdkKillDepts {
 		c, err := adapters.Open(ctx, adapters.Config{Department: d, Key: schema.DemoKey(d), RecordSecret: schema.DemoSecret(d), Catalog: cat,
 			LogVerifier: v, Brokers: []string{os.Getenv(envSDKBroker)}, ChangesTopic: topics[0], ReceiptsTopic: topics[1],
-			OutboxPath: filepath.Join(dir, d+".outbox"), ResendAfter: time.Second, MaxResendAfter: 3 * time.Second,
+			OutboxPath: filepath.Join(dir, d+".outbox"), ResendAfter: 2 * time.Second, MaxResendAfter: 10 * time.Second,
 			OnRejected: func(r adapters.Rejection) { fail("%s: rejection %+v", d, r) }})
 		if err != nil {
 			fail("open %s: %v", d, err)
@@ -195,7 +195,7 @@ func TestSDKKilledMidPublish(t *testing.T) {
 	}
 	perDept := ingesttest.EnvInt(t, "CROSSLEDGER_SDKKILL_CHANGES", 600)
 	kills := ingesttest.EnvInt(t, "CROSSLEDGER_SDKKILL_KILLS", 5)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(perDept)*50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Duration(perDept)*100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	s := ingesttest.Start(t, ctx, ingesttest.Options{})
@@ -217,6 +217,7 @@ func TestSDKKilledMidPublish(t *testing.T) {
 			envSDKTopics+"="+s.Config.ChangesTopic+","+s.Config.ReceiptsTopic, envSDKVKey+"="+s.VKey,
 			envSDKTotal+"="+strconv.Itoa(perDept))
 		cmd.Stderr = stderr
+		ingesttest.DieWithParent(cmd)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -274,8 +275,19 @@ func TestSDKKilledMidPublish(t *testing.T) {
 	// The last, clean run: publish the rest and wait for every receipt.
 	cmd, lines, exited := run()
 	var said []string
-	for l := range lines {
-		said = append(said, l)
+	for done := false; !done; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				done = true
+				break
+			}
+			said = append(said, l)
+		case <-ctx.Done():
+			cmd.Process.Signal(syscall.SIGQUIT) // a goroutine dump on stderr
+			<-exited
+			t.Fatalf("final run not done: %v; said %q; stderr:\n%s", ctx.Err(), said, tail(childLogs(), 20000))
+		}
 	}
 	<-exited
 	if !cmd.ProcessState.Success() || len(said) == 0 || said[len(said)-1] != "done" {
@@ -361,6 +373,8 @@ func TestSDKKilledMidPublish(t *testing.T) {
 	}
 	t.Logf("%d kills, %d changes recorded, %d logged: %v", kills, len(recs), logged, time.Since(start).Round(time.Millisecond))
 }
+
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 
 // checkLoggedValues checks that leaf holds an upsert of dept's record with
 // values want: the record reference and the disclosed values.
