@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -442,6 +443,7 @@ func TestAbuse(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(s.ctx)
 	normalDone := make(chan int)
+	var answered atomic.Int64 // normal queries answered 200 so far
 	go func() {
 		n := 0
 		for ctx.Err() == nil {
@@ -456,6 +458,7 @@ func TestAbuse(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				n++
+				answered.Add(1)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -509,7 +512,12 @@ func TestAbuse(t *testing.T) {
 		}
 		t.Logf("%s: refused in %v: %s", c.name, took, r.Errors[0].Message)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// The normal client keeps being answered: wait (bounded) for one more
+	// answer after the abuse.
+	after := answered.Load()
+	for deadline := time.Now().Add(30 * time.Second); answered.Load() == after && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	cancel()
 	if n := <-normalDone; n == 0 {
 		t.Fatal("no normal query was answered during the abuse")

@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/adapters/demo"
 	"github.com/crossledger/crossledger/gateway"
 	"github.com/crossledger/crossledger/gateway/auth"
 	"github.com/crossledger/crossledger/gateway/graphiql"
-	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/gateway/limits"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store"
 )
@@ -22,62 +26,106 @@ import (
 // as (its key is in the demo genesis).
 const devGatewayID = "gateway"
 
-// devGateway is the gateway part of `crossledger dev`.
+// devGateway is the gateway part of `crossledger dev` (and of `crossledger
+// bench query`). close releases what [openInProcGateway] opened.
 type devGateway struct {
-	gw     *gateway.Gateway
-	client *adapters.Client // signs access entries, publishes to crossledger.access
-	fwd    *adapters.Forwarder
-	issuer *auth.DevIssuer
-	token  string // a ready-made analyst token for the banner
+	gw      *gateway.Gateway
+	client  *adapters.Client // signs access entries, publishes to the access topic
+	fwd     *adapters.Forwarder
+	issuer  *auth.DevIssuer
+	token   string // a ready-made analyst token for the banner
+	closers []func() error
+}
+
+// gatewayOptions say how [openInProcGateway] differs between dev and bench.
+type gatewayOptions struct {
+	// Data is the data directory: the gateway's outbox is
+	// Data/outbox/gateway.db, the dev issuer's key Data/gateway/dev-issuer.pem.
+	Data string
+	// Rate limits requests; zero: the gateway's defaults.
+	Rate limits.RateConfig
+	// Registerer gets the gateway's metrics; nil: none.
+	Registerer prometheus.Registerer
 }
 
 // openGateway opens the gateway over dev's log and SQLite projection, with
 // the dev token issuer (data/gateway/dev-issuer.pem, shared with
-// `crossledger token`), and returns the HTTP handler serving GraphQL at
-// /graphql, GraphiQL at /, the log's tile API and /metrics.
+// `crossledger token`).
 func (d *devLedger) openGateway(ctx context.Context, brokers []string, keys *schema.KeyRing) (*devGateway, error) {
+	dg, err := openInProcGateway(ctx, d.env.logger, d.inProcLedger, gatewayOptions{Data: d.opts.data, Registerer: d.reg})
+	if err != nil {
+		return nil, err
+	}
+	d.defer_(dg.close)
+	return dg, nil
+}
+
+// openInProcGateway opens a gateway over l's log and store (serving every
+// department from it), writing access entries through an SDK client that
+// signs as [devGatewayID] and publishes to l's access topic, trusting the
+// dev token issuer. The caller runs dg.client.Run and serves
+// dg.gw.Handler(); dg.close closes the gateway, the authenticator, the
+// forwarder and the client, in that order. On error it closes what it
+// opened.
+func openInProcGateway(ctx context.Context, logger *slog.Logger, l *inProcLedger, o gatewayOptions) (_ *devGateway, err error) {
 	dg := &devGateway{}
+	defer func() {
+		if err != nil {
+			dg.close()
+		}
+	}()
 	c, err := adapters.Open(ctx, adapters.Config{
 		Department: devGatewayID, Key: schema.DemoKey(devGatewayID), RecordSecret: schema.DemoSecret(devGatewayID),
-		Catalog: d.catalog, LogVerifier: d.log.Verifier(), Brokers: brokers, ChangesTopic: ingest.TopicAccess,
-		OutboxPath: d.path("outbox", devGatewayID+".db"),
+		Catalog: l.catalog, LogVerifier: l.log.Verifier(), Brokers: l.brokers,
+		ChangesTopic: l.ingestCfg.AccessTopic, ReceiptsTopic: l.ingestCfg.ReceiptsTopic,
+		OutboxPath: filepath.Join(o.Data, "outbox", devGatewayID+".db"),
 		OnRejected: func(r adapters.Rejection) {
-			d.env.logger.Error("dev: access entry rejected", "seq", r.Seq, "reason", r.Reason)
+			logger.Error("dev: access entry rejected", "seq", r.Seq, "reason", r.Reason)
 		},
-		Logger: d.env.logger.With("department", devGatewayID),
+		Logger: logger.With("department", devGatewayID),
 	})
 	if err != nil {
 		return nil, err
 	}
 	dg.client = c
-	d.defer_(c.Close)
-	dg.fwd = adapters.NewForwarder(brokers, ingest.TopicChanges)
-	d.defer_(dg.fwd.Close)
+	dg.closers = append(dg.closers, c.Close)
+	dg.fwd = adapters.NewForwarder(l.brokers, l.ingestCfg.ChangesTopic)
+	dg.closers = append(dg.closers, dg.fwd.Close)
 
-	if dg.issuer, err = auth.LoadOrCreateDevIssuer(devIssuerKey(d.opts.data), devIssuerName); err != nil {
+	if dg.issuer, err = auth.LoadOrCreateDevIssuer(devIssuerKey(o.Data), devIssuerName); err != nil {
 		return nil, err
 	}
 	authn, err := auth.New(ctx, []auth.IssuerConfig{dg.issuer.Config()})
 	if err != nil {
 		return nil, err
 	}
-	d.defer_(authn.Close)
+	dg.closers = append(dg.closers, authn.Close)
 	if dg.token, err = dg.issuer.Issue(auth.Identity{User: "analyst-1", Department: demo.RealEstate, Roles: []auth.Role{auth.RoleAnalyst}}, 8*time.Hour); err != nil {
 		return nil, err
 	}
 	stores := map[string]store.Store{}
-	for _, dept := range d.catalog.Departments() {
-		stores[dept] = d.store
+	for _, dept := range l.catalog.Departments() {
+		stores[dept] = l.store
 	}
-	dg.gw, err = gateway.New(gateway.Config{ID: devGatewayID, LedgerSecret: d.secret, Purposes: demo.Purposes()}, gateway.Deps{
-		Log: d.log, Stores: stores, Ledger: d.store, Catalog: d.catalog, Keys: keys, Auth: authn,
-		Access: adapters.AccessWriter{Client: c}, Grants: dg.fwd, Registerer: d.reg, Logger: d.env.logger,
+	dg.gw, err = gateway.New(gateway.Config{ID: devGatewayID, LedgerSecret: l.secret, Purposes: demo.Purposes(), Rate: o.Rate}, gateway.Deps{
+		Log: l.log, Stores: stores, Ledger: l.store, Catalog: l.catalog, Keys: l.keys, Auth: authn,
+		Access: adapters.AccessWriter{Client: c}, Grants: dg.fwd, Registerer: o.Registerer, Logger: logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	d.defer_(dg.gw.Close)
+	dg.closers = append(dg.closers, dg.gw.Close)
 	return dg, nil
+}
+
+// close closes what openInProcGateway opened, in reverse order.
+func (dg *devGateway) close() error {
+	var errs []error
+	for i := len(dg.closers) - 1; i >= 0; i-- {
+		errs = append(errs, dg.closers[i]())
+	}
+	dg.closers = nil
+	return errors.Join(errs...)
 }
 
 // devHandler composes dev's HTTP API: GraphQL, GraphiQL, the log's tile

@@ -1,0 +1,825 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/crossledger/crossledger/adapters"
+	"github.com/crossledger/crossledger/adapters/demo"
+	"github.com/crossledger/crossledger/gateway/limits"
+	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/schema"
+	"github.com/crossledger/crossledger/store"
+	"github.com/crossledger/crossledger/store/sqlite"
+)
+
+const benchQuerySynopsis = `bench query [flags]
+
+Measures person queries through the gateway against the same lookups made
+directly on the projection store, in one run, on this machine.
+
+  build    (skipped when --data already holds a ledger built with the same
+           --records, --citizens and --seed) publishes the demo grants, then
+           --records record changes of the Haidian demo data set about
+           --citizens residents, through one SDK client per department, with
+           the broker (--broker, or an embedded one), ingest, the log and the
+           projector (SQLite, DIR/projection.db) in-process, and waits until
+           every receipt is verified and everything is projected.
+  gateway  runs the gateway behind an HTTP listener on 127.0.0.1 (rate limits
+           raised) and has --concurrency workers ask person(citizenId,
+           purpose: "real-estate-transfer") with every record's fields,
+           envelope, signature and proof, as a real-estate analyst, for
+           random residents, --queries of them (or for --duration). Every
+           answer must have no errors and at least one proof. Every query
+           writes an access entry to the ledger (Kafka acks=all): part of
+           the cost.
+  direct   the same citizens, same concurrency: the store lookups the gateway
+           makes for person (BySubject on every department that granted
+           real-estate something for the purpose, in parallel).
+
+It reports queries/s and latency p50/p99 of both, and the ratios gateway
+p50 / direct p50 (target ≤ 1.5) and gateway queries/s (target ≥ 1000).
+Progress goes to stderr; the result to stdout (--json: one JSON object).
+Any failed query fails the bench.`
+
+// Targets of the issue, reported beside the figures.
+const (
+	benchQueryTargetP50Ratio = 1.5
+	benchQueryTargetQPS      = 1000.0
+)
+
+// benchQueryOptions are bench query's flags.
+type benchQueryOptions struct {
+	records, citizens, queries, concurrency int
+	seed                                    int64
+	duration                                time.Duration
+	broker, data, cpuprofile                string
+	json                                    bool
+}
+
+// benchQueryPhase is one measured phase's figures.
+type benchQueryPhase struct {
+	Queries    int     `json:"queries"`
+	Failures   int     `json:"failures"`
+	Seconds    float64 `json:"seconds"`
+	Throughput float64 `json:"queries_per_s"`
+	LatencyP50 float64 `json:"latency_p50_ms"`
+	LatencyP99 float64 `json:"latency_p99_ms"`
+	LatencyMax float64 `json:"latency_max_ms"`
+	// Records is the mean number of records per answer (gateway: with a
+	// proof; direct: as the store returned them).
+	Records float64 `json:"records_per_query"`
+}
+
+// benchQueryResult is what bench query reports (--json prints it).
+type benchQueryResult struct {
+	Records      int     `json:"records"`
+	Citizens     int     `json:"citizens"`
+	Seed         int64   `json:"seed"`
+	Broker       string  `json:"broker"`
+	Store        string  `json:"store"`
+	Built        bool    `json:"built"` // this run built the ledger (false: reused --data)
+	BuildSeconds float64 `json:"build_seconds,omitempty"`
+	LogSize      uint64  `json:"log_size"` // before the gateway phase
+	Concurrency  int     `json:"concurrency"`
+	Departments  int     `json:"departments"` // asked per person query
+
+	Gateway benchQueryPhase `json:"gateway"`
+	Direct  benchQueryPhase `json:"direct"`
+
+	P50Ratio        float64 `json:"gateway_p50_per_direct_p50"`
+	ThroughputRatio float64 `json:"gateway_qps_per_direct_qps"`
+	TargetP50Ratio  float64 `json:"target_p50_ratio"`
+	TargetQPS       float64 `json:"target_gateway_qps"`
+	P50Met          bool    `json:"p50_target_met"`
+	QPSMet          bool    `json:"qps_target_met"`
+
+	// AccessWriteMs is the gateway's mean time writing a query's access
+	// entry (crossledger_gateway_access_write_seconds), of its latency.
+	AccessWriteMs float64 `json:"access_write_mean_ms"`
+
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+}
+
+func runBenchQuery(ctx context.Context, env *cliEnv, args []string) error {
+	f := newFlags(env, "bench query", benchQuerySynopsis)
+	var o benchQueryOptions
+	f.IntVar(&o.records, "records", 1_000_000, "record changes in the ledger")
+	f.IntVar(&o.citizens, "citizens", 0, "residents of the data set (default: --records / 2.8, the demo set's changes per resident)")
+	f.Int64Var(&o.seed, "seed", 1, "seed of the demo data set")
+	f.IntVar(&o.queries, "queries", 20000, "person queries to measure (each path)")
+	f.DurationVar(&o.duration, "duration", 0, "measure the gateway for this long instead of --queries (the direct phase repeats its citizens)")
+	f.IntVar(&o.concurrency, "concurrency", 16, "concurrent queries")
+	f.StringVar(&o.broker, "broker", "", "Kafka bootstrap address (default: an embedded broker, started in-process)")
+	f.StringVar(&o.data, "data", "", "data directory; a ledger built there is reused by later runs of the same size (default: a temporary one, removed after)")
+	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
+	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway phase (all components) to FILE")
+	if err := parse(f, args, 0); err != nil {
+		return err
+	}
+	if o.citizens == 0 {
+		o.citizens = max(o.records*10/28, 2)
+	}
+	if o.records < 1 || o.citizens < 2 || o.citizens > o.records || o.queries < 1 || o.concurrency < 1 || o.duration < 0 {
+		fmt.Fprintln(f.Output(), "need --records ≥ 1, 2 ≤ --citizens ≤ --records, --queries ≥ 1, --concurrency ≥ 1, --duration ≥ 0")
+		f.Usage()
+		return errUsage
+	}
+	b := &benchQuery{opts: o, env: env}
+	res, err := b.run(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.print(res); err != nil {
+		return err
+	}
+	if n := res.Gateway.Failures + res.Direct.Failures; n > 0 {
+		return fmt.Errorf("%d queries failed (see stderr): the run is void", n)
+	}
+	return nil
+}
+
+// benchQuery is one run of bench query.
+type benchQuery struct {
+	opts benchQueryOptions
+	env  *cliEnv
+}
+
+func (b *benchQuery) progressf(format string, args ...any) {
+	fmt.Fprintf(b.env.stderr, "bench: "+format+"\n", args...)
+}
+
+// benchQueryState is DIR/bench-query.json: what the data directory holds,
+// written before the build (Built false) and after it (Built true).
+type benchQueryState struct {
+	Records  int    `json:"records"`
+	Citizens int    `json:"citizens"`
+	Seed     int64  `json:"seed"`
+	Topics   string `json:"topics_suffix"` // the ledger's own topics, so that a shared broker's other traffic is not read
+	Built    bool   `json:"built"`
+}
+
+func (b *benchQuery) statePath(dir string) string { return filepath.Join(dir, "bench-query.json") }
+
+func (b *benchQuery) writeState(dir string, s benchQueryState) error {
+	data, _ := json.Marshal(s)
+	tmp := b.statePath(dir) + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("couldn't write the bench state: %w", err)
+	}
+	if err := os.Rename(tmp, b.statePath(dir)); err != nil {
+		return fmt.Errorf("couldn't write the bench state: %w", err)
+	}
+	return nil
+}
+
+// state reads dir's bench state and says whether the ledger there can be
+// reused; with none, it starts one.
+func (b *benchQuery) state(dir string) (s benchQueryState, reuse bool, err error) {
+	o := b.opts
+	data, err := os.ReadFile(b.statePath(dir))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+			return s, false, fmt.Errorf("%s is neither empty nor a bench query data directory", dir)
+		}
+		s = benchQueryState{Records: o.records, Citizens: o.citizens, Seed: o.seed, Topics: fmt.Sprintf(".benchq-%d", time.Now().UnixNano())}
+		return s, false, b.writeState(dir, s)
+	case err != nil:
+		return s, false, fmt.Errorf("couldn't read the bench state: %w", err)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, false, fmt.Errorf("couldn't read the bench state %s: %w", b.statePath(dir), err)
+	}
+	switch {
+	case !s.Built:
+		return s, false, fmt.Errorf("%s holds an interrupted build: remove it or use another --data", dir)
+	case s.Records != o.records || s.Citizens != o.citizens || s.Seed != o.seed:
+		return s, false, fmt.Errorf("%s holds a ledger of %d records about %d citizens (seed %d), not %d about %d (seed %d): use another --data",
+			dir, s.Records, s.Citizens, s.Seed, o.records, o.citizens, o.seed)
+	}
+	return s, true, nil
+}
+
+func (b *benchQuery) run(ctx context.Context) (*benchQueryResult, error) {
+	o := b.opts
+	res := &benchQueryResult{Records: o.records, Citizens: o.citizens, Seed: o.seed, Broker: "embedded", Store: "sqlite",
+		Concurrency: o.concurrency, TargetP50Ratio: benchQueryTargetP50Ratio, TargetQPS: benchQueryTargetQPS,
+		CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if o.broker != "" {
+		res.Broker = o.broker
+	}
+	dir := o.data
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "crossledger-bench-query-")
+		if err != nil {
+			return nil, fmt.Errorf("couldn't make a data directory: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("couldn't create data dir: %w", err)
+	}
+	st, reuse, err := b.state(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "outbox"), 0o755); err != nil {
+		return nil, fmt.Errorf("couldn't create data dir: %w", err)
+	}
+
+	b.progressf("generating the demo data set: %d residents (seed %d)", o.citizens, o.seed)
+	changes, pool := benchQueryData(o.seed, o.citizens, o.records)
+	if len(changes) < o.records {
+		return nil, fmt.Errorf("the demo data set of %d residents has %d changes, fewer than --records %d: give more --citizens", o.citizens, len(changes), o.records)
+	}
+	changes = changes[:o.records]
+
+	sfx := st.Topics
+	icfg := ingest.Config{ChangesTopic: ingest.TopicChanges + sfx, AccessTopic: ingest.TopicAccess + sfx,
+		ReceiptsTopic: ingest.TopicReceipts + sfx, RejectedTopic: ingest.TopicRejected + sfx}
+	reg := prometheus.NewRegistry()
+	cfg := inProcConfig{Dir: dir, BrokerListen: "127.0.0.1:0", Ingest: icfg, Registerer: reg,
+		OpenStore: func(ctx context.Context) (store.Store, error) {
+			return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "projection.db")})
+		}}
+	if o.broker != "" {
+		cfg.Brokers = []string{o.broker}
+	}
+	logger := b.env.logger
+	core, err := openInProc(ctx, logger, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer core.close(logger)
+
+	// Ledger side: ingest and the projector, stopped last.
+	lctx, stopLedger := context.WithCancel(context.WithoutCancel(ctx))
+	var lg errgroup.Group
+	defer func() { stopLedger(); lg.Wait() }()
+	proj := core.newProjector(logger)
+	failed := make(chan error, 16)
+	for what, fn := range map[string]func(context.Context) error{"ingest": core.ingester.Run, "projector": proj.Run} {
+		lg.Go(func() error {
+			if err := fn(lctx); err != nil && lctx.Err() == nil {
+				failed <- fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		})
+	}
+	if reuse {
+		b.progressf("reusing the ledger in %s: log %d entries", dir, core.log.Size())
+	} else {
+		start := time.Now()
+		if err := b.build(ctx, core, proj, dir, changes, failed); err != nil {
+			return nil, err
+		}
+		res.Built, res.BuildSeconds = true, time.Since(start).Seconds()
+		st.Built = true
+		if err := b.writeState(dir, st); err != nil {
+			return nil, err
+		}
+	}
+	changes = nil
+
+	// The gateway, behind a real listener.
+	dg, err := openInProcGateway(ctx, logger, core, gatewayOptions{Data: dir, Registerer: reg,
+		Rate: limits.RateConfig{Authenticated: limits.Rate{PerSecond: 1e9, Burst: 1 << 30}, Anonymous: limits.Rate{PerSecond: 10, Burst: 10}, MaxKeys: 1000}})
+	if err != nil {
+		return nil, err
+	}
+	defer dg.close()
+	cctx, stopClient := context.WithCancel(context.WithoutCancel(ctx))
+	clientDone := make(chan struct{})
+	go func() {
+		defer close(clientDone)
+		if err := dg.client.Run(cctx); err != nil && cctx.Err() == nil {
+			failed <- fmt.Errorf("gateway client: %w", err)
+		}
+	}()
+	defer func() { stopClient(); <-clientDone }() // before dg.close
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("couldn't listen for HTTP: %w", err)
+	}
+	srv := &http.Server{Handler: dg.gw.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "http://" + ln.Addr().String() + "/graphql"
+
+	// Start from a settled ledger: everything published (earlier runs'
+	// access entries included) is projected.
+	if err := b.settle(ctx, core, proj, failed); err != nil {
+		return nil, err
+	}
+	res.LogSize = core.log.Size()
+
+	owners := personOwners(demo.RealEstate, demo.PurposeRealEstateTransfer)
+	res.Departments = len(owners)
+	rng := rand.New(rand.NewPCG(uint64(o.seed), 7))
+	n := o.queries
+	if o.duration > 0 {
+		n = 1 << 20
+	}
+	asks := make([]string, n)
+	for i := range asks {
+		asks[i] = pool[rng.IntN(len(pool))]
+	}
+	warm := make([]string, max(min(n/20, 500), 2*o.concurrency))
+	for i := range warm {
+		warm[i] = pool[rng.IntN(len(pool))]
+	}
+
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * o.concurrency, MaxIdleConnsPerHost: 2 * o.concurrency, DisableCompression: true},
+		Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	gwAsk := func(ctx context.Context, citizen string) (int, error) {
+		return gatewayPerson(ctx, hc, url, dg.token, citizen)
+	}
+	directAsk := func(ctx context.Context, citizen string) (int, error) {
+		return directPerson(ctx, core.store, core.secret, owners, citizen)
+	}
+
+	// The gateway answers once its grant scan has read the whole log
+	// (seconds, on a large one).
+	b.progressf("waiting for the gateway's grant scan (log %d entries)", res.LogSize)
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		_, err := gwAsk(ctx, warm[0])
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("the gateway did not answer: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.progressf("warming up: %d queries each way", len(warm))
+	if ph := b.measure(ctx, "warm-up gateway", warm, 0, gwAsk); ph.Failures > 0 {
+		return nil, fmt.Errorf("%d of %d warm-up gateway queries failed", ph.Failures, len(warm))
+	}
+	if ph := b.measure(ctx, "warm-up direct", warm, 0, directAsk); ph.Failures > 0 {
+		return nil, fmt.Errorf("%d of %d warm-up direct queries failed", ph.Failures, len(warm))
+	}
+	if err := b.settle(ctx, core, proj, failed); err != nil {
+		return nil, err
+	}
+	accessBefore := histogramOf(reg, "crossledger_gateway_access_write_seconds")
+
+	if o.cpuprofile != "" {
+		pf, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't create CPU profile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return nil, err
+		}
+	}
+	b.progressf("gateway: person queries, %d workers, %s", o.concurrency, url)
+	res.Gateway = b.measure(ctx, "gateway", asks, o.duration, gwAsk)
+	if o.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	if acc := histogramOf(reg, "crossledger_gateway_access_write_seconds"); acc.Count > accessBefore.Count {
+		res.AccessWriteMs = 1000 * (acc.Seconds - accessBefore.Seconds) / (acc.Count - accessBefore.Count)
+	}
+	select {
+	case err := <-failed:
+		return nil, err
+	default:
+	}
+
+	// The same citizens, directly.
+	if err := b.settle(ctx, core, proj, failed); err != nil {
+		return nil, err
+	}
+	b.progressf("direct: the same %d citizens, BySubject on %d departments, %d workers", res.Gateway.Queries, len(owners), o.concurrency)
+	res.Direct = b.measure(ctx, "direct", asks[:res.Gateway.Queries], 0, directAsk)
+
+	if res.Direct.LatencyP50 > 0 {
+		res.P50Ratio = res.Gateway.LatencyP50 / res.Direct.LatencyP50
+	}
+	if res.Direct.Throughput > 0 {
+		res.ThroughputRatio = res.Gateway.Throughput / res.Direct.Throughput
+	}
+	res.P50Met = res.P50Ratio > 0 && res.P50Ratio <= benchQueryTargetP50Ratio
+	res.QPSMet = res.Gateway.Throughput >= benchQueryTargetQPS
+	b.progressf("done; stopping")
+	return res, nil
+}
+
+// benchQueryData is the demo data set of citizens residents (all of it)
+// and the residents' citizen ids. When the set has fewer than records
+// changes, the simulator's update stream follows it.
+func benchQueryData(seed int64, citizens, records int) ([]demo.Change, []string) {
+	gen := demo.New(seed, citizens)
+	changes := gen.Initial()
+	var pool []string
+	for _, c := range changes {
+		if c.Type == "resident" {
+			pool = append(pool, c.Values["citizen_id"])
+		}
+	}
+	for len(changes) < records {
+		changes = append(changes, gen.Next())
+	}
+	return changes, pool
+}
+
+// build publishes the demo grants and then changes, through one SDK
+// client per department, and waits until every receipt is verified and
+// the projection has caught up with the log.
+func (b *benchQuery) build(ctx context.Context, core *inProcLedger, proj *ingest.Projector, dir string, changes []demo.Change, failed chan error) error {
+	logger := b.env.logger
+	byDept := map[string][]adapters.Change{}
+	for _, c := range changes {
+		byDept[c.Department] = append(byDept[c.Department], adapters.Change{RecordType: c.Type, Op: c.Op, Values: c.Values})
+	}
+	grants := demo.Grants()
+	var accepted, rejected, published atomic.Int64
+	want := int64(len(changes))
+	clients := map[string]*adapters.Client{}
+	cctx, stopClients := context.WithCancel(context.WithoutCancel(ctx))
+	var cg sync.WaitGroup
+	defer func() {
+		stopClients()
+		cg.Wait()
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	for _, dept := range core.catalog.Departments() {
+		want += int64(len(grants[dept]))
+		c, err := adapters.Open(ctx, adapters.Config{
+			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: core.catalog,
+			LogVerifier: core.log.Verifier(), Brokers: core.brokers, OutboxPath: filepath.Join(dir, "outbox", dept+".db"),
+			ChangesTopic: core.ingestCfg.ChangesTopic, ReceiptsTopic: core.ingestCfg.ReceiptsTopic,
+			// Publishing runs far ahead of ingest: with the default 5 s,
+			// changes still queued in ingest would be re-sent.
+			ResendAfter: time.Minute, MaxResendAfter: 5 * time.Minute,
+			OnAccepted: func(adapters.Accepted) { accepted.Add(1) },
+			OnRejected: func(r adapters.Rejection) {
+				rejected.Add(1)
+				logger.Error("bench: change rejected", "department", dept, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
+			},
+			Logger: logger.With("department", dept),
+		})
+		if err != nil {
+			return err
+		}
+		clients[dept] = c
+		cg.Go(func() {
+			if err := c.Run(cctx); err != nil && cctx.Err() == nil {
+				failed <- fmt.Errorf("%s client: %w", dept, err)
+			}
+		})
+	}
+	b.progressf("building: %d grants and %d record changes over %d departments, to %s", want-int64(len(changes)), len(changes), len(clients), core.brokers[0])
+
+	start := time.Now()
+	pctx, stopPublish := context.WithCancel(ctx)
+	defer stopPublish()
+	pubDone := make(chan error, 1)
+	go func() {
+		g, gctx := errgroup.WithContext(pctx)
+		for dept, c := range clients {
+			g.Go(func() error {
+				// Grants first, in order: a department's first seqs.
+				for _, gr := range grants[dept] {
+					_, err := c.PublishEnvelope(gctx, &schema.Envelope{Kind: schema.KindGrant, Grant: &gr}, nil)
+					if err != nil && !errors.Is(err, adapters.ErrQueued) {
+						return fmt.Errorf("couldn't publish %s's grant to %s: %w", dept, gr.Consumer, err)
+					}
+					published.Add(1)
+				}
+				chs := byDept[dept]
+				const batch = 500
+				var next atomic.Int64
+				var pg errgroup.Group
+				for range 4 {
+					pg.Go(func() error {
+						for {
+							hi := int(next.Add(batch))
+							lo := hi - batch
+							if lo >= len(chs) {
+								return nil
+							}
+							part := chs[lo:min(hi, len(chs))]
+							if _, err := c.PublishBatch(gctx, part); err != nil && !errors.Is(err, adapters.ErrQueued) {
+								return fmt.Errorf("couldn't publish to %s: %w", dept, err)
+							}
+							published.Add(int64(len(part)))
+						}
+					})
+				}
+				return pg.Wait()
+			})
+		}
+		pubDone <- g.Wait()
+	}()
+
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for pubDone != nil || accepted.Load() < want {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-failed:
+			return err
+		case err := <-pubDone:
+			if err != nil {
+				return err
+			}
+			pubDone = nil
+			b.progressf("all %d published in %.1fs", want, time.Since(start).Seconds())
+		case <-tick.C:
+			el := time.Since(start).Seconds()
+			b.progressf("%6.1fs published %d, receipts verified %d (%.0f/s), log %d, projected %d",
+				el, published.Load(), accepted.Load(), float64(accepted.Load())/el, core.log.Size(), proj.ProjectedSize())
+		}
+		if n := rejected.Load(); n > 0 {
+			return fmt.Errorf("%d changes were rejected (see the log): the build is void", n)
+		}
+	}
+	b.progressf("all %d receipts verified after %.1fs", want, time.Since(start).Seconds())
+	return b.settle(ctx, core, proj, failed)
+}
+
+// settle waits until the projection has caught up with the log, as the
+// store's watermark says.
+func (b *benchQuery) settle(ctx context.Context, core *inProcLedger, proj *ingest.Projector, failed <-chan error) error {
+	last := time.Now()
+	for {
+		size := core.log.Size()
+		if proj.ProjectedSize() >= size {
+			wm, err := core.store.Watermark(ctx)
+			if err != nil {
+				return fmt.Errorf("couldn't read the projection's watermark: %w", err)
+			}
+			if wm.Size >= size {
+				return nil
+			}
+		}
+		if time.Since(last) > 2*time.Second {
+			b.progressf("waiting for the projection: log %d, projected %d", size, proj.ProjectedSize())
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-failed:
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// personOwners are the departments person asks for consumer and purpose:
+// consumer itself and every department that granted it something for the
+// purpose (the demo grants have no expiry and are never revoked), in
+// catalog order, as the gateway does.
+func personOwners(consumer, purpose string) []string {
+	grants := demo.Grants()
+	var out []string
+	for _, d := range schema.Demo().Departments() {
+		ok := d == consumer
+		for _, g := range grants[d] {
+			ok = ok || g.Consumer == consumer && g.Purpose == purpose
+		}
+		if ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// measure asks for every citizen of asks (or, with d > 0, for as many as
+// d allows) on --concurrency workers and returns the figures.
+func (b *benchQuery) measure(ctx context.Context, name string, asks []string, d time.Duration, ask func(context.Context, string) (int, error)) benchQueryPhase {
+	var next atomic.Int64
+	var failures, records atomic.Int64
+	lats := make([]time.Duration, len(asks))
+	var stopAt time.Time
+	if d > 0 {
+		stopAt = time.Now().Add(d)
+	}
+	var logged atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range b.opts.concurrency {
+		wg.Go(func() {
+			for {
+				if ctx.Err() != nil || !stopAt.IsZero() && time.Now().After(stopAt) {
+					return
+				}
+				i := int(next.Add(1)) - 1
+				if i >= len(asks) {
+					return
+				}
+				t := time.Now()
+				n, err := ask(ctx, asks[i])
+				lats[i] = time.Since(t)
+				records.Add(int64(n))
+				if err != nil {
+					failures.Add(1)
+					if logged.Add(1) <= 5 {
+						b.progressf("%s: query %d failed: %v", name, i, err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	done := min(int(next.Load()), len(asks))
+	lats = slices.Clone(lats[:done]) // every index claimed was asked
+	slices.Sort(lats)
+	ph := benchQueryPhase{Queries: done, Failures: int(failures.Load()), Seconds: el.Seconds()}
+	if done == 0 {
+		return ph
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	ph.Throughput = float64(done) / el.Seconds()
+	ph.LatencyP50 = ms(lats[done/2])
+	ph.LatencyP99 = ms(lats[min(done-1, done*99/100)])
+	ph.LatencyMax = ms(lats[done-1])
+	ph.Records = float64(records.Load()) / float64(done)
+	if name == "gateway" || name == "direct" {
+		b.progressf("%s: %d queries in %.2fs: %.0f/s, p50 %.2f ms, p99 %.2f ms, %d failed", name, done, ph.Seconds, ph.Throughput, ph.LatencyP50, ph.LatencyP99, ph.Failures)
+	}
+	return ph
+}
+
+// benchPersonQuery is the person query of the bench: every record with
+// its fields, envelope, signature and proof.
+const benchPersonQuery = `query($id: String!) { person(citizenId: $id, purpose: "real-estate-transfer") { departments { department records { type key leaf envelope keyId signature proof fields { name value disclosure digest redacted } } } } }`
+
+// benchPersonAnswer is what the bench reads of an answer.
+type benchPersonAnswer struct {
+	Errors []struct {
+		Message string `json:"message"`
+	} `json:"errors"`
+	Data struct {
+		Person struct {
+			Departments []struct {
+				Department string `json:"department"`
+				Records    []struct {
+					Proof string `json:"proof"`
+				} `json:"records"`
+			} `json:"departments"`
+		} `json:"person"`
+	} `json:"data"`
+}
+
+// gatewayPerson asks the gateway about citizen and returns how many
+// records with a proof the answer holds; an answer with errors or
+// without a proof is an error.
+func gatewayPerson(ctx context.Context, hc *http.Client, url, token, citizen string) (int, error) {
+	body, _ := json.Marshal(map[string]any{"query": benchPersonQuery, "variables": map[string]string{"id": citizen}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("HTTP %d: %.300s", resp.StatusCode, raw)
+	}
+	var a benchPersonAnswer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return 0, fmt.Errorf("the answer is not JSON: %w", err)
+	}
+	if len(a.Errors) > 0 {
+		msgs := make([]string, len(a.Errors))
+		for i, e := range a.Errors {
+			msgs[i] = e.Message
+		}
+		return 0, fmt.Errorf("errors: %s", strings.Join(msgs, "; "))
+	}
+	n := 0
+	for _, d := range a.Data.Person.Departments {
+		for _, r := range d.Records {
+			if r.Proof == "" {
+				return n, fmt.Errorf("a %s record without a proof", d.Department)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, errors.New("no record with a proof")
+	}
+	return n, nil
+}
+
+// directPerson makes the store lookups the gateway makes for person:
+// BySubject on every owner, in parallel. It returns how many records the
+// store returned.
+func directPerson(ctx context.Context, s store.Store, secret []byte, owners []string, citizen string) (int, error) {
+	canon, err := schema.Field{Name: "citizenId", Type: schema.TypeCitizenID}.Canonical(citizen)
+	if err != nil {
+		return 0, err
+	}
+	tag := schema.SubjectTag(secret, canon)
+	counts := make([]int, len(owners))
+	errs := make([]error, len(owners))
+	var wg sync.WaitGroup
+	for i, d := range owners {
+		wg.Go(func() {
+			recs, err := s.BySubject(ctx, d, tag)
+			counts[i], errs[i] = len(recs), err
+		})
+	}
+	wg.Wait()
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, err
+	}
+	if n == 0 {
+		return 0, errors.New("no record")
+	}
+	return n, nil
+}
+
+// histogramOf reads the sum and count of a histogram of reg.
+func histogramOf(reg *prometheus.Registry, name string) benchStage {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return benchStage{}
+	}
+	var out benchStage
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if h := m.GetHistogram(); h != nil {
+				out.Seconds += h.GetSampleSum()
+				out.Count += float64(h.GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+func (b *benchQuery) print(r *benchQueryResult) error {
+	if b.opts.json {
+		return json.NewEncoder(b.env.stdout).Encode(r)
+	}
+	built := "reused"
+	if r.Built {
+		built = fmt.Sprintf("built in %.1f s", r.BuildSeconds)
+	}
+	yes := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	_, err := fmt.Fprintf(b.env.stdout, `crossledger bench query: %d records about %d citizens (%s), log %d entries
+  broker %s, store %s, %d CPUs, %s; %d concurrent queries, %d departments per person
+  gateway (HTTP, proofs, access entry): %d queries in %.2f s, %.0f q/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %.1f records/answer, %d failed
+    of which writing the access entry: %.2f ms mean
+  direct store lookups (BySubject):     %d queries in %.2f s, %.0f q/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %.1f records/answer, %d failed
+  gateway p50 / direct p50: %.2f× (target ≤ %.1f×: %s)
+  gateway q/s: %.0f (target ≥ %.0f: %s); gateway q/s / direct q/s: %.2f×
+`, r.Records, r.Citizens, built, r.LogSize, r.Broker, r.Store, r.CPUs, r.GoVersion, r.Concurrency, r.Departments,
+		r.Gateway.Queries, r.Gateway.Seconds, r.Gateway.Throughput, r.Gateway.LatencyP50, r.Gateway.LatencyP99, r.Gateway.LatencyMax, r.Gateway.Records, r.Gateway.Failures,
+		r.AccessWriteMs,
+		r.Direct.Queries, r.Direct.Seconds, r.Direct.Throughput, r.Direct.LatencyP50, r.Direct.LatencyP99, r.Direct.LatencyMax, r.Direct.Records, r.Direct.Failures,
+		r.P50Ratio, r.TargetP50Ratio, yes(r.P50Met), r.Gateway.Throughput, r.TargetQPS, yes(r.QPSMet), r.ThroughputRatio)
+	return err
+}
