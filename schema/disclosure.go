@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 )
 
 // Disclosures
@@ -80,6 +82,184 @@ func NewDisclosure(salt, name string, value any) (Disclosure, error) {
 // of a canonical JSON array of exactly a salt (base64url of ≥ 16 bytes), a
 // field name and a scalar value. Errors match [ErrMalformed].
 func ParseDisclosure(s string) (Disclosure, error) {
+	if len(s) <= 4*MaxEntrySize {
+		if d, ok := parseCanonicalDisclosure(s); ok {
+			return d, nil
+		}
+	}
+	return parseDisclosureStrict(s)
+}
+
+// parseCanonicalDisclosure is the fast path of [ParseDisclosure]: it
+// reads only the canonical form, without encoding/json, and reports
+// false for anything else, which [parseDisclosureStrict] then rejects
+// with the precise error. What it accepts is what the strict parser
+// accepts: a disclosure whose re-encoding is the input, whose strings are
+// valid UTF-8 (so encoding/json would decode them to the same values).
+func parseCanonicalDisclosure(s string) (Disclosure, bool) {
+	var buf [256]byte
+	raw := buf[:0]
+	if n := b64.DecodedLen(len(s)); n > len(buf) {
+		raw = make([]byte, n)
+	} else {
+		raw = buf[:n]
+	}
+	n, err := b64.Decode(raw, readOnlyBytes(s))
+	if err != nil {
+		return Disclosure{}, false
+	}
+	raw = raw[:n]
+	// ["<salt>","<name>",<value>]: salt and name never need escapes.
+	if len(raw) < 2 || raw[0] != '[' || raw[1] != '"' {
+		return Disclosure{}, false
+	}
+	rest := raw[2:]
+	i := bytes.IndexByte(rest, '"')
+	if i < 0 || !b64Plain(rest[:i]) {
+		return Disclosure{}, false
+	}
+	saltB, rest := rest[:i], rest[i+1:]
+	if len(rest) < 2 || rest[0] != ',' || rest[1] != '"' {
+		return Disclosure{}, false
+	}
+	rest = rest[2:]
+	i = bytes.IndexByte(rest, '"')
+	if i < 0 || !validFieldName(string(rest[:i])) {
+		return Disclosure{}, false
+	}
+	nameB, rest := rest[:i], rest[i+1:]
+	if len(rest) < 2 || rest[0] != ',' || rest[len(rest)-1] != ']' {
+		return Disclosure{}, false
+	}
+	vb := rest[1 : len(rest)-1]
+	var value any
+	switch {
+	case len(vb) >= 2 && vb[0] == '"' && vb[len(vb)-1] == '"':
+		v, ok := unquoteCanonical(vb[1 : len(vb)-1])
+		if !ok {
+			return Disclosure{}, false
+		}
+		value = v
+	case string(vb) == "true":
+		value = true
+	case string(vb) == "false":
+		value = false
+	default:
+		v, err := strconv.ParseInt(string(vb), 10, 64)
+		if err != nil || v > maxInt || v < -maxInt {
+			return Disclosure{}, false
+		}
+		value = v
+	}
+	var sb [64]byte
+	if len(saltB) > 4*len(sb)/3 {
+		return Disclosure{}, false
+	}
+	if n, err := b64.Decode(sb[:], saltB); err != nil || n < SaltSize {
+		return Disclosure{}, false
+	}
+	// The input is canonical iff it is the canonical encoding of what was
+	// read: compare the JSON (base64url decoding is one-to-one once line
+	// breaks, which it skips, are ruled out).
+	var cbuf [256]byte
+	c := append(cbuf[:0], '[', '"')
+	c = append(c, saltB...)
+	c = append(c, '"', ',', '"')
+	c = append(c, nameB...)
+	c = append(c, '"', ',')
+	switch v := value.(type) {
+	case string:
+		c = appendJSONString(c, v)
+	case int64:
+		c = strconv.AppendInt(c, v, 10)
+	case bool:
+		c = strconv.AppendBool(c, v)
+	}
+	c = append(c, ']')
+	if !bytes.Equal(c, raw) || strings.ContainsAny(s, "\r\n") {
+		return Disclosure{}, false
+	}
+	return Disclosure{Salt: string(saltB), Name: string(nameB), Value: value, Encoded: s}, true
+}
+
+// readOnlyBytes returns the bytes of s without copying them, for the
+// callees here that only read their input (base64 decoding, hashing): a
+// disclosure check would otherwise copy each disclosure twice.
+func readOnlyBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// b64Plain reports whether b holds only base64url characters.
+func b64Plain(b []byte) bool {
+	for _, c := range b {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// unquoteCanonical decodes the contents of a JSON string written the way
+// [appendJSONString] writes it, and reports false for any other escape,
+// an unescaped quote or control character, or invalid UTF-8. It decodes
+// more than the canonical form (a caller compares the re-encoding), but
+// never differently from encoding/json.
+func unquoteCanonical(b []byte) (string, bool) {
+	if !utf8.Valid(b) {
+		return "", false
+	}
+	if bytes.IndexByte(b, '\\') < 0 {
+		for _, c := range b {
+			if c < 0x20 || c == '"' {
+				return "", false
+			}
+		}
+		return string(b), true
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c < 0x20 || c == '"' {
+			return "", false
+		}
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		if i+1 >= len(b) {
+			return "", false
+		}
+		i++
+		switch b[i] {
+		case '"', '\\':
+			out = append(out, b[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			// Only \u00XX for control characters is canonical.
+			if i+4 >= len(b) || b[i+1] != '0' || b[i+2] != '0' || (b[i+3] != '0' && b[i+3] != '1') || !isHex(b[i+4]) {
+				return "", false
+			}
+			out = append(out, byte(hex4(b[i+1:i+5])))
+			i += 4
+		default:
+			return "", false
+		}
+	}
+	return string(out), true
+}
+
+// parseDisclosureStrict is the general parser, with encoding/json: it
+// classifies every input the fast path does not accept.
+func parseDisclosureStrict(s string) (Disclosure, error) {
 	bad := func(format string, args ...any) (Disclosure, error) {
 		return Disclosure{}, entryErr(ErrMalformed, "disclosure", format, args...)
 	}
@@ -202,21 +382,48 @@ func (e *DisclosureError) Is(target error) bool { return target == ErrDisclosure
 // under the same field name, and that no field is disclosed twice. It does
 // not require all fields to be disclosed (selective disclosure).
 func CheckDisclosures(ch *RecordChange, ds []Disclosure) error {
-	seen := make(map[string]bool, len(ds))
-	for _, d := range ds {
-		if seen[d.Name] {
-			return &DisclosureError{Field: d.Name, Reason: "disclosed twice"}
+	var seen map[string]bool
+	if len(ds) > 16 {
+		seen = make(map[string]bool, len(ds))
+	}
+	for i, d := range ds {
+		if seen != nil {
+			if seen[d.Name] {
+				return &DisclosureError{Field: d.Name, Reason: "disclosed twice"}
+			}
+			seen[d.Name] = true
+		} else {
+			for _, e := range ds[:i] {
+				if e.Name == d.Name {
+					return &DisclosureError{Field: d.Name, Reason: "disclosed twice"}
+				}
+			}
 		}
-		seen[d.Name] = true
 		want, ok := ch.Digests[d.Name]
 		if !ok {
 			return &DisclosureError{Field: d.Name, Reason: "no digest for this field"}
 		}
-		if !hmac.Equal([]byte(d.Digest()), []byte(want)) {
+		if !digestMatches(d.Encoded, want) {
 			return &DisclosureError{Field: d.Name, Reason: "digest mismatch"}
 		}
 	}
 	return nil
+}
+
+// digestMatches reports, in constant time, whether want is the digest of
+// the encoded disclosure: digestOf(encoded) == want, without allocating.
+func digestMatches(encoded, want string) bool {
+	sum := sha256.Sum256(readOnlyBytes(encoded))
+	var got [43]byte
+	base64.RawURLEncoding.Encode(got[:], sum[:])
+	if len(want) != len(got) {
+		return false
+	}
+	var diff byte
+	for i := range got {
+		diff |= got[i] ^ want[i]
+	}
+	return diff == 0
 }
 
 // CheckEncodedDisclosures parses each disclosure string strictly and checks

@@ -283,14 +283,3 @@ func BenchmarkCanonicalOracle(b *testing.B) {
 		}
 	}
 }
-
-func BenchmarkDecodeEnvelope(b *testing.B) {
-	envs, _ := sampleEnvelopes(b)
-	in, _ := envs["change"].Canonical()
-	b.SetBytes(int64(len(in)))
-	for b.Loop() {
-		if _, err := DecodeEnvelope(in); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
