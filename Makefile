@@ -21,13 +21,16 @@ dev:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=1s ./schema/ ./merkle/
 
-# Each fuzz target for FUZZTIME (default 60s).
+# Every fuzz target of every package (found with go test -list), each for
+# FUZZTIME (default 60s).
 FUZZTIME ?= 60s
 fuzz:
-	@for t in FuzzDecodeEnvelope FuzzParseDisclosure FuzzLoadDepartment FuzzCitizenID FuzzCreditCode; do \
-		$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./schema/ || exit 1; done
-	@for t in FuzzDecodeProof FuzzParseCheckpoint FuzzParseTilePath; do \
-		$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./merkle/ || exit 1; done
+	@for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; \
+			$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 clean:
 	rm -f crossledger
