@@ -176,7 +176,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, errors.New("gateway: Log, Ledger, Catalog, Keys, Auth and Access are required")
 	}
 	for _, p := range cfg.Purposes {
-		if !validID(p) {
+		if !schema.ValidID(p) {
 			return nil, fmt.Errorf("gateway: purpose %q is not a lowercase identifier [a-z0-9-]{1,64}", p)
 		}
 	}
@@ -255,18 +255,6 @@ func ledgerSize(l Ledger) (uint64, error) {
 		return 0, err
 	}
 	return cp.Size, nil
-}
-
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 type panicHandler struct{ logger *slog.Logger }

@@ -645,7 +645,7 @@ func (r *resolver) AccessEntry(ctx context.Context, args struct{ ID graphql.ID }
 	}
 	dept, seqText, ok := strings.Cut(string(args.ID), ":")
 	seq, err := strconv.ParseUint(seqText, 10, 64)
-	if !ok || err != nil || !validID(dept) {
+	if !ok || err != nil || !schema.ValidID(dept) {
 		return nil, badRequest("an access id is <gateway>:<seq>, as extensions.access.id names it")
 	}
 	ref, err := r.g.deps.Ledger.EntryBySeq(ctx, dept, seq)

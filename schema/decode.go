@@ -357,6 +357,11 @@ func checkNames(part string, names []string) error {
 }
 
 // validID: departments, purposes, reasons: [a-z0-9-]{1,64}.
+// ValidID reports whether s is a crossledger identifier: 1 to 64 of
+// [a-z0-9-]. Department ids, purposes, denial reasons and other
+// machine-readable names in envelopes are identifiers.
+func ValidID(s string) bool { return validID(s) }
+
 func validID(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false

@@ -262,19 +262,8 @@ func (b *benchIngest) run(ctx context.Context) (*benchIngestResult, error) {
 	}
 
 	// Ledger side: ingest and the projector, stopped after the clients.
-	lctx, stopLedger := context.WithCancel(context.WithoutCancel(ctx))
-	var lg errgroup.Group
-	defer func() { stopLedger(); lg.Wait() }()
-	proj := core.newProjector(logger)
-	failed := make(chan error, 2)
-	for what, fn := range map[string]func(context.Context) error{"ingest": core.ingester.Run, "projector": proj.Run} {
-		lg.Go(func() error {
-			if err := fn(lctx); err != nil && lctx.Err() == nil {
-				failed <- fmt.Errorf("%s: %w", what, err)
-			}
-			return nil
-		})
-	}
+	proj, failed, stopLedger := core.runLedger(ctx, logger, 2)
+	defer stopLedger()
 
 	// Department side: one SDK client per department.
 	b.started, b.receipted = map[string]map[uint64]time.Time{}, map[string]map[uint64]time.Time{}

@@ -276,19 +276,8 @@ func (b *benchQuery) run(ctx context.Context) (*benchQueryResult, error) {
 	defer core.close(logger)
 
 	// Ledger side: ingest and the projector, stopped last.
-	lctx, stopLedger := context.WithCancel(context.WithoutCancel(ctx))
-	var lg errgroup.Group
-	defer func() { stopLedger(); lg.Wait() }()
-	proj := core.newProjector(logger)
-	failed := make(chan error, 16)
-	for what, fn := range map[string]func(context.Context) error{"ingest": core.ingester.Run, "projector": proj.Run} {
-		lg.Go(func() error {
-			if err := fn(lctx); err != nil && lctx.Err() == nil {
-				failed <- fmt.Errorf("%s: %w", what, err)
-			}
-			return nil
-		})
-	}
+	proj, failed, stopLedger := core.runLedger(ctx, logger, 16)
+	defer stopLedger()
 	if reuse {
 		b.progressf("reusing the ledger in %s: log %d entries", dir, core.log.Size())
 	} else {

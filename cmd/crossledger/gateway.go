@@ -44,22 +44,9 @@ On gateway.listen it serves:
 SIGTERM or Ctrl-C stops it.`
 
 func runGateway(ctx context.Context, env *cliEnv, args []string) error {
-	f := newFlags(env, "gateway", gatewaySynopsis)
-	file := f.String("config", "crossledger.yaml", "configuration file (YAML)")
-	check := f.Bool("check", false, "validate the configuration file and exit")
-	if err := parse(f, args, 0); err != nil {
+	cfg, err := configCommand(env, "gateway", gatewaySynopsis, args, (*config.Config).ValidateGateway)
+	if cfg == nil || err != nil {
 		return err
-	}
-	cfg, err := config.Load(*file)
-	if err != nil {
-		return err
-	}
-	if err := cfg.ValidateGateway(); err != nil {
-		return err
-	}
-	if *check {
-		fmt.Fprintf(env.stdout, "%s: ok\n", *file)
-		return nil
 	}
 	return serveGateway(ctx, env, cfg)
 }

@@ -45,25 +45,37 @@ says so) and takes over when the first exits. SIGTERM or Ctrl-C stops, in
 this order: ingest, projector, store, log (releasing the lock), HTTP.`
 
 func runIngest(ctx context.Context, env *cliEnv, args []string) error {
-	f := newFlags(env, "ingest", ingestSynopsis)
-	file := f.String("config", "crossledger.yaml", "configuration file (YAML)")
-	check := f.Bool("check", false, "validate the configuration file and exit")
-	if err := parse(f, args, 0); err != nil {
+	cfg, err := configCommand(env, "ingest", ingestSynopsis, args, (*config.Config).ValidateIngest)
+	if cfg == nil || err != nil {
 		return err
-	}
-	cfg, err := config.Load(*file)
-	if err != nil {
-		return err
-	}
-	if err := cfg.ValidateIngest(); err != nil {
-		return err
-	}
-	if *check {
-		fmt.Fprintf(env.stdout, "%s: ok\n", *file)
-		return nil
 	}
 	n := &ingestNode{cfg: cfg, env: env, logger: env.logger}
 	return n.run(ctx)
+}
+
+// configCommand parses the flags of a command that runs from the YAML
+// config (--config, --check), loads the file and validates it for the
+// command. It returns a nil config (and nil error) when --check asked only
+// for validation, which it reported.
+func configCommand(env *cliEnv, name, synopsis string, args []string, validate func(*config.Config) error) (*config.Config, error) {
+	f := newFlags(env, name, synopsis)
+	file := f.String("config", "crossledger.yaml", "configuration file (YAML)")
+	check := f.Bool("check", false, "validate the configuration file and exit")
+	if err := parse(f, args, 0); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate(cfg); err != nil {
+		return nil, err
+	}
+	if *check {
+		fmt.Fprintf(env.stdout, "%s: ok\n", *file)
+		return nil, nil
+	}
+	return cfg, nil
 }
 
 // Node states, as /readyz reports them.

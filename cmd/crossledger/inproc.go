@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/merkle"
@@ -135,4 +137,24 @@ func (l *inProcLedger) close(logger *slog.Logger) {
 		}
 	}
 	l.closers = nil
+}
+
+// runLedger runs ingest and a projector until the returned stop is called
+// (not when ctx ends: the caller stops its clients first). A failure of
+// either is sent on failed, which has room for capacity errors (callers
+// may send their own failures to it too).
+func (l *inProcLedger) runLedger(ctx context.Context, logger *slog.Logger, capacity int) (proj *ingest.Projector, failed chan error, stop func()) {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var g errgroup.Group
+	proj = l.newProjector(logger)
+	failed = make(chan error, capacity)
+	for what, fn := range map[string]func(context.Context) error{"ingest": l.ingester.Run, "projector": proj.Run} {
+		g.Go(func() error {
+			if err := fn(lctx); err != nil && lctx.Err() == nil {
+				failed <- fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		})
+	}
+	return proj, failed, func() { cancel(); g.Wait() }
 }

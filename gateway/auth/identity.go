@@ -123,18 +123,7 @@ func checkUser(u string) error {
 
 // validDepartment is the schema package's rule for department ids:
 // [a-z0-9-]{1,64}.
-func validDepartment(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+func validDepartment(s string) bool { return schema.ValidID(s) }
 
 // identityFromClaims maps verified claims onto an Identity.
 func identityFromClaims(issuer string, c map[string]any) (Identity, error) {
