@@ -42,7 +42,9 @@
 //     error (the department signed two things under one number);
 //   - seq > n+1: a gap — held in memory (at most Config.MaxPending per
 //     department) until the missing seqs arrive, never reordered. Held
-//     messages are not acknowledged, so a restart simply reads them again.
+//     messages live in memory only: after a restart they are gone, and the
+//     sender's SDK re-sends them (it re-sends anything without a verified
+//     receipt).
 //
 // # Backpressure
 //
