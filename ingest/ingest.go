@@ -56,9 +56,6 @@ type Ingester struct {
 	pending map[string]map[uint64]*item
 
 	writer *kafka.Writer
-	// bundles caches entry bundles for duplicate checks (see entry); used
-	// only by the batch loop.
-	bundles map[uint64][][]byte
 	// answers carries committed batches' items to the receipt producer,
 	// so building proofs and producing receipts overlaps the next batch.
 	// Nil outside Run: sequence answers synchronously.
@@ -676,34 +673,11 @@ func (in *Ingester) logged(ctx context.Context, dept string, seq uint64, batchSe
 		return nil, nil
 	}
 	leaf := ls[seq-1]
-	raw, err := in.entry(ctx, leaf)
+	raw, err := in.log.Entry(ctx, leaf) // merkle caches decoded bundles: runs of duplicates are cheap
 	if err != nil {
 		return nil, fmt.Errorf("ingest: couldn't read leaf %d: %w", leaf, err)
 	}
 	return &item{raw: raw, leaf: leaf, digest: schema.EnvelopeDigest(raw)}, nil
-}
-
-// entry reads a logged entry through a small cache of whole entry
-// bundles: a redelivery (or a sender's re-send after a restart) brings
-// runs of neighbouring duplicates, and reading and parsing a 256-entry
-// bundle for each one made ingest answer only tens of duplicates a second.
-func (in *Ingester) entry(ctx context.Context, leaf uint64) ([]byte, error) {
-	idx := leaf / merkle.TileWidth
-	size := in.log.Size()
-	first := idx * merkle.TileWidth
-	n := min(merkle.TileWidth, size-first)
-	if c, ok := in.bundles[idx]; ok && uint64(len(c)) == n {
-		return c[leaf-first], nil
-	}
-	ents, err := in.log.Entries(ctx, first, n)
-	if err != nil {
-		return nil, err
-	}
-	if in.bundles == nil || len(in.bundles) >= 64 {
-		in.bundles = map[uint64][][]byte{} // bounded: a few MiB at most
-	}
-	in.bundles[idx] = ents
-	return ents[leaf-first], nil
 }
 
 // answer produces one receipt per item (with a proof for logged ones) to

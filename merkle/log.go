@@ -54,6 +54,11 @@ type Options struct {
 	// keep in memory. Default 1024.
 	TileCacheSize int
 
+	// BundleCacheSize is how many decoded full entry bundles (256
+	// entries each) entry reads keep in memory: the gateway reads one
+	// record's envelope at a time, ingest one duplicate's. Default 64.
+	BundleCacheSize int
+
 	// WriteBehind bounds how many full tiles and entry bundles of committed
 	// batches may wait for the background tile writer: an Append that
 	// finds more queued waits (or returns ctx.Err()) before committing.
@@ -71,6 +76,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.TileCacheSize <= 0 {
 		o.TileCacheSize = defaultTileCache
+	}
+	if o.BundleCacheSize <= 0 {
+		o.BundleCacheSize = 64
 	}
 	if o.WriteBehind <= 0 {
 		o.WriteBehind = defaultWriteBehind
@@ -108,6 +116,7 @@ type Log struct {
 	opts     Options
 	lock     *os.File
 	cache    *tileCache
+	bundles  *lru[[][]byte] // decoded full entry bundles
 	tr       *tileReader
 	w        *tileWriter // started by Open, stopped by Close
 
@@ -151,7 +160,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	}
 	l := &Log{
 		st: st, signer: signer, verifier: verifier, origin: signer.Name(),
-		opts: opts, lock: lock, cache: newTileCache(opts.TileCacheSize),
+		opts: opts, lock: lock, cache: newTileCache(opts.TileCacheSize), bundles: newLRU[[][]byte](opts.BundleCacheSize),
 		b:        newBuilder(true),
 		obsolete: map[string]struct{}{},
 	}
@@ -584,6 +593,11 @@ func (l *Log) Entries(ctx context.Context, from, n uint64) ([][]byte, error) {
 // readBundle reads bundle idx as it is at tree size size.
 func (l *Log) readBundle(idx, size uint64) ([][]byte, error) {
 	p := TilePath{Entries: true, Index: idx, Width: layout.PartialTileSize(0, idx, size)}
+	if p.Width == 0 {
+		if ents, ok := l.bundles.get(p); ok {
+			return ents, nil // callers copy what they return
+		}
+	}
 	data, err := l.tr.loadBundle(p)
 	if err != nil {
 		return nil, fmt.Errorf("merkle: couldn't read %s: %w", p, err)
@@ -594,6 +608,9 @@ func (l *Log) readBundle(idx, size uint64) ([][]byte, error) {
 	}
 	if len(ents) != p.width() {
 		return nil, &CorruptError{Path: p.String(), Err: fmt.Errorf("%d entries, want %d", len(ents), p.width())}
+	}
+	if p.Width == 0 {
+		l.bundles.put(p, ents)
 	}
 	return ents, nil
 }

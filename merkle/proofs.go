@@ -35,47 +35,53 @@ func expandTile(data []byte) *expandedTile {
 	return t
 }
 
-// tileCache is a bounded LRU of expanded tiles keyed by path. Paths name
-// immutable content (a partial tile of width W never changes), so entries
-// never need invalidating.
-type tileCache struct {
+// lru is a bounded LRU keyed by tile path. Paths name immutable content
+// (a partial tile of width W never changes), so entries never need
+// invalidating. It holds expanded hash tiles for proofs and decoded full
+// entry bundles for entry reads.
+type lru[V any] struct {
 	mu    sync.Mutex
 	max   int
 	ll    *list.List
 	items map[TilePath]*list.Element
 }
 
-type cacheItem struct {
-	key  TilePath
-	tile *expandedTile
+type lruItem[V any] struct {
+	key TilePath
+	val V
 }
 
-func newTileCache(max int) *tileCache {
-	return &tileCache{max: max, ll: list.New(), items: map[TilePath]*list.Element{}}
+type tileCache = lru[*expandedTile]
+
+func newLRU[V any](max int) *lru[V] {
+	return &lru[V]{max: max, ll: list.New(), items: map[TilePath]*list.Element{}}
 }
 
-func (c *tileCache) get(k TilePath) *expandedTile {
+func newTileCache(max int) *tileCache { return newLRU[*expandedTile](max) }
+
+func (c *lru[V]) get(k TilePath) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[k]; ok {
 		c.ll.MoveToFront(e)
-		return e.Value.(*cacheItem).tile
+		return e.Value.(*lruItem[V]).val, true
 	}
-	return nil
+	var zero V
+	return zero, false
 }
 
-func (c *tileCache) put(k TilePath, t *expandedTile) {
+func (c *lru[V]) put(k TilePath, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[k]; ok {
 		c.ll.MoveToFront(e)
 		return
 	}
-	c.items[k] = c.ll.PushFront(&cacheItem{k, t})
+	c.items[k] = c.ll.PushFront(&lruItem[V]{k, v})
 	for c.ll.Len() > c.max {
 		old := c.ll.Back()
 		c.ll.Remove(old)
-		delete(c.items, old.Value.(*cacheItem).key)
+		delete(c.items, old.Value.(*lruItem[V]).key)
 	}
 }
 
@@ -166,7 +172,7 @@ func bundlePrefix(b []byte, n int) ([]byte, error) {
 func (r *tileReader) tile(level, index, size uint64) (*expandedTile, error) {
 	p := TilePath{Level: level, Index: index, Width: layout.PartialTileSize(level, index, size)}
 	if r.cache != nil {
-		if t := r.cache.get(p); t != nil {
+		if t, ok := r.cache.get(p); ok {
 			return t, nil
 		}
 	}

@@ -32,6 +32,7 @@ type Remote struct {
 	client   *http.Client
 	verifier note.Verifier
 	logger   *slog.Logger
+	bundles  *lru[[][]byte] // decoded full entry bundles (immutable)
 
 	mu     sync.RWMutex
 	signed []byte
@@ -66,7 +67,8 @@ func OpenRemote(ctx context.Context, base string, v note.Verifier, client *http.
 	if poll <= 0 {
 		poll = time.Second
 	}
-	r := &Remote{base: u, client: client, verifier: v, logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
+	r := &Remote{base: u, client: client, verifier: v, logger: logger, bundles: newLRU[[][]byte](64),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -175,13 +177,18 @@ func (r *Remote) Entries(ctx context.Context, from, n uint64) ([][]byte, error) 
 	out := make([][]byte, 0, n)
 	for idx := from / TileWidth; idx <= (from+n-1)/TileWidth; idx++ {
 		p := TilePath{Entries: true, Index: idx, Width: uint8(partialWidth(idx, size))}
-		data, err := r.get(ctx, p.String(), nil)
-		if err != nil {
-			return nil, err
-		}
-		ents, err := DecodeBundle(data)
-		if err != nil || len(ents) != p.width() {
-			return nil, fmt.Errorf("merkle: remote bundle %s is malformed", p)
+		ents, ok := r.bundles.get(p)
+		if !ok {
+			data, err := r.get(ctx, p.String(), nil)
+			if err != nil {
+				return nil, err
+			}
+			if ents, err = DecodeBundle(data); err != nil || len(ents) != p.width() {
+				return nil, fmt.Errorf("merkle: remote bundle %s is malformed", p)
+			}
+			if p.Width == 0 {
+				r.bundles.put(p, ents)
+			}
 		}
 		lo, hi := uint64(0), uint64(len(ents))
 		if idx == from/TileWidth {
@@ -190,7 +197,9 @@ func (r *Remote) Entries(ctx context.Context, from, n uint64) ([][]byte, error) 
 		if end := from + n; idx == (end-1)/TileWidth {
 			hi = (end-1)%TileWidth + 1
 		}
-		out = append(out, ents[lo:hi]...)
+		for _, e := range ents[lo:hi] {
+			out = append(out, bytes.Clone(e)) // the cache keeps ents
+		}
 	}
 	return out, nil
 }
