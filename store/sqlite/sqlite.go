@@ -44,7 +44,19 @@ func (c Config) Validate() error {
 type Store struct {
 	w, r   *sql.DB
 	closed atomic.Bool
+	// The gateway's hot lookups, prepared once: SQLite's parser was ~15 %
+	// of the gateway's CPU when every call prepared its statement again.
+	current, bySubject *sql.Stmt
 }
+
+var (
+	currentQuery = `SELECT ` + recordCols + ` FROM current WHERE department = ? AND type = ? AND key = ?`
+	// Driven from the subjects index; CROSS JOIN keeps SQLite from
+	// choosing to scan current instead.
+	bySubjectQuery = `SELECT ` + qualified("c", recordCols) + ` FROM subjects s CROSS JOIN current c
+		ON c.department = s.department AND c.type = s.type AND c.key = s.key
+		WHERE s.department = ? AND s.tag = ? AND c.op = 'upsert' ORDER BY c.type, c.key`
+)
 
 var _ store.Store = (*Store)(nil)
 
@@ -89,6 +101,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	r.SetMaxOpenConns(cfg.ReadConns)
 	r.SetMaxIdleConns(cfg.ReadConns)
 	s.r = r
+	if s.current, err = r.PrepareContext(ctx, currentQuery); err == nil {
+		s.bySubject, err = r.PrepareContext(ctx, bySubjectQuery)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: couldn't prepare lookups: %w", err)
+	}
 	return s, nil
 }
 
@@ -174,7 +193,13 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return errors.Join(s.r.Close(), s.w.Close())
+	var errs []error
+	for _, st := range []*sql.Stmt{s.current, s.bySubject} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
 func (s *Store) check() error {
@@ -517,6 +542,15 @@ func (s *Store) records(ctx context.Context, query string, args ...any) ([]store
 	return scanRecords(rows)
 }
 
+// stmtRecords is records with a prepared statement.
+func (s *Store) stmtRecords(ctx context.Context, st *sql.Stmt, args ...any) ([]store.Record, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanRecords(rows)
+}
+
 // Current implements [store.Store.Current].
 func (s *Store) Current(ctx context.Context, department, recordType string, key []string) (store.Record, error) {
 	if err := s.check(); err != nil {
@@ -525,8 +559,7 @@ func (s *Store) Current(ctx context.Context, department, recordType string, key 
 	if err := store.ValidateKey(department, recordType, key); err != nil {
 		return store.Record{}, err
 	}
-	rs, err := s.records(ctx, `SELECT `+recordCols+` FROM current WHERE department = ? AND type = ? AND key = ?`,
-		department, recordType, store.EncodeKey(key))
+	rs, err := s.stmtRecords(ctx, s.current, department, recordType, store.EncodeKey(key))
 	if err != nil {
 		return store.Record{}, fmt.Errorf("sqlite: couldn't read %s/%s %v: %w", department, recordType, key, err)
 	}
@@ -628,11 +661,7 @@ func (s *Store) BySubject(ctx context.Context, department, tag string) ([]store.
 	if err := store.ValidateSubjectQuery(department, tag); err != nil {
 		return nil, err
 	}
-	// Driven from the subjects index; CROSS JOIN keeps SQLite from
-	// choosing to scan current instead.
-	rs, err := s.records(ctx, `SELECT `+qualified("c", recordCols)+` FROM subjects s CROSS JOIN current c
-		ON c.department = s.department AND c.type = s.type AND c.key = s.key
-		WHERE s.department = ? AND s.tag = ? AND c.op = 'upsert' ORDER BY c.type, c.key`, department, tag)
+	rs, err := s.stmtRecords(ctx, s.bySubject, department, tag)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: couldn't look up subject in %s: %w", department, err)
 	}
