@@ -21,7 +21,9 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
 
+	"github.com/crossledger/crossledger/gateway"
 	"github.com/crossledger/crossledger/gateway/auth"
+	"github.com/crossledger/crossledger/gateway/limits"
 	"github.com/crossledger/crossledger/gateway/verify"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
@@ -527,4 +529,38 @@ func TestAbuse(t *testing.T) {
 func mustJSON(q string) []byte {
 	b, _ := json.Marshal(map[string]any{"query": q})
 	return b
+}
+
+// TestRateLimit: an identity over its rate gets 429 RATE_LIMITED with
+// Retry-After, while another identity is still answered.
+func TestRateLimit(t *testing.T) {
+	s := startStack(t, stackOptions{cfg: func(c *gateway.Config) {
+		c.Rate = limits.RateConfig{Authenticated: limits.Rate{PerSecond: 0.01, Burst: 2}, Anonymous: limits.Rate{PerSecond: 0.01, Burst: 1}, MaxKeys: 100}
+	}})
+	hasty := s.token("real-estate", auth.RoleAnalyst)
+	const q = `{ checkpoint { size } }`
+	for i := range 2 {
+		if r := s.query(hasty, q, nil); r.Status != 200 {
+			t.Fatalf("request %d within the burst: %d %s", i, r.Status, truncate(r.Body))
+		}
+	}
+	r := s.query(hasty, q, nil)
+	if r.Status != 429 || len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "RATE_LIMITED" {
+		t.Fatalf("over the rate: %d %s", r.Status, truncate(r.Body))
+	}
+	other, err := s.issuer.Issue(auth.Identity{User: "someone-else", Department: "tax", Roles: []auth.Role{auth.RoleAnalyst}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.query(other, q, nil); r.Status != 200 {
+		t.Fatalf("another identity: %d %s", r.Status, truncate(r.Body))
+	}
+	// Unauthenticated callers share a tighter bucket per address: the
+	// first refusal is logged, the next is just refused.
+	if r := s.query("", q, nil); r.Status != 401 || r.accessID() == "" {
+		t.Fatalf("first anonymous request: %d %s", r.Status, truncate(r.Body))
+	}
+	if r := s.query("", q, nil); r.Status != 429 {
+		t.Fatalf("second anonymous request: %d %s", r.Status, truncate(r.Body))
+	}
 }
