@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -119,8 +118,4 @@ func (g *Gateway) writeAccess(ctx context.Context, st *reqState, query string) (
 		ids = append(ids, id)
 	}
 	return ids, nil
-}
-
-func cmpDenial(a, b schema.AccessDenial) int {
-	return cmp.Or(cmp.Compare(a.Department, b.Department), cmp.Compare(a.Type, b.Type), cmp.Compare(a.Leaf, b.Leaf))
 }

@@ -172,33 +172,9 @@ func TestBrowserGraphiQL(t *testing.T) {
 	}
 }
 
-// needBrowser returns ops/browser/graphiql.mjs once node, its
-// node_modules and Debian's Chromium are all there; otherwise it skips t,
-// or fails it when services are required (`make test` installs them).
-func needBrowser(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("browser")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var missing []string
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core", "package.json")); err != nil {
-		missing = append(missing, "ops/browser/node_modules (run npm ci there)")
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		missing = append(missing, "/usr/bin/chromium (apt-get install chromium)")
-	}
-	if len(missing) > 0 {
-		if testenv.Required() {
-			t.Fatalf("the browser test needs %s (%s=1): run the tests with `make test`", strings.Join(missing, ", "), testenv.EnvRequire)
-		}
-		t.Skipf("no browser: missing %s; `make test` installs them", strings.Join(missing, ", "))
-	}
-	return filepath.Join(dir, "graphiql.mjs")
-}
+// needBrowser is testenv.Browser: the script, or a skip (a failure under
+// make test) when node, Playwright or Chromium is missing.
+func needBrowser(t *testing.T) string { return testenv.Browser(t) }
 
 // freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
 func freeAddr(t *testing.T) string {

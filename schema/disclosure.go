@@ -98,7 +98,7 @@ func ParseDisclosure(s string) (Disclosure, error) {
 // valid UTF-8 (so encoding/json would decode them to the same values).
 func parseCanonicalDisclosure(s string) (Disclosure, bool) {
 	var buf [256]byte
-	raw := buf[:0]
+	var raw []byte
 	if n := b64.DecodedLen(len(s)); n > len(buf) {
 		raw = make([]byte, n)
 	} else {

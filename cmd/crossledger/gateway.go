@@ -57,24 +57,13 @@ func serveGateway(ctx context.Context, env *cliEnv, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	secret, err := cfg.Secret()
-	if err != nil {
-		return fmt.Errorf("ledger_secret: %w", err)
-	}
-	catalog, err := cfg.LoadCatalog()
-	if err != nil {
-		return err
-	}
-	genesis, err := cfg.LoadGenesis()
+	secret, catalog, genesis, err := loadLedgerConfig(cfg, logger)
 	if err != nil {
 		return err
 	}
 	keys, err := schema.NewKeyRing(genesis)
 	if err != nil {
 		return err
-	}
-	if cfg.UsesDemoKeys() {
-		logger.Warn("using the built-in demo catalog or genesis: demo keys come from public seeds; set catalog.dir and genesis.file for a real ledger")
 	}
 	vkey, err := cfg.LogPublicKey()
 	if err != nil {

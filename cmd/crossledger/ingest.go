@@ -78,6 +78,25 @@ func configCommand(env *cliEnv, name, synopsis string, args []string, validate f
 	return cfg, nil
 }
 
+// loadLedgerConfig reads what every ledger process needs from the config:
+// the ledger secret, the catalog and the genesis; it warns when they are
+// the built-in demo ones.
+func loadLedgerConfig(cfg *config.Config, logger *slog.Logger) (secret []byte, catalog *schema.Catalog, genesis *schema.Genesis, err error) {
+	if secret, err = cfg.Secret(); err != nil {
+		return nil, nil, nil, fmt.Errorf("ledger_secret: %w", err)
+	}
+	if catalog, err = cfg.LoadCatalog(); err != nil {
+		return nil, nil, nil, err
+	}
+	if genesis, err = cfg.LoadGenesis(); err != nil {
+		return nil, nil, nil, err
+	}
+	if cfg.UsesDemoKeys() {
+		logger.Warn("using the built-in demo catalog or genesis: demo keys come from public seeds; set catalog.dir and genesis.file for a real ledger")
+	}
+	return secret, catalog, genesis, nil
+}
+
 // Node states, as /readyz reports them.
 const (
 	nodeStarting = "starting"
@@ -108,20 +127,9 @@ func (n *ingestNode) run(ctx context.Context) error {
 	if _, _, err := merkle.NewSigner(skey); err != nil {
 		return fmt.Errorf("couldn't use the log key: %w", err)
 	}
-	secret, err := cfg.Secret()
-	if err != nil {
-		return fmt.Errorf("ledger_secret: %w", err)
-	}
-	catalog, err := cfg.LoadCatalog()
+	secret, catalog, genesis, err := loadLedgerConfig(cfg, n.logger)
 	if err != nil {
 		return err
-	}
-	genesis, err := cfg.LoadGenesis()
-	if err != nil {
-		return err
-	}
-	if cfg.UsesDemoKeys() {
-		n.logger.Warn("using the built-in demo catalog or genesis: demo keys come from public seeds; set catalog.dir and genesis.file for a real ledger")
 	}
 
 	reg := newRegistry()

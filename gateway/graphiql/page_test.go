@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crossledger/crossledger/ops/testenv"
 )
 
 // TestPageInBrowser is a test of the page, not of the gateway: it serves
@@ -107,30 +109,6 @@ func TestPageInBrowser(t *testing.T) {
 	}
 }
 
-// needBrowser returns ops/browser/graphiql.mjs when node, its
-// node_modules and Chromium are there; otherwise it skips t, or fails it
-// under CROSSLEDGER_REQUIRE_SERVICES=1.
-func needBrowser(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "ops", "browser"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var missing []string
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "ops/browser/node_modules (npm ci)")
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		missing = append(missing, "/usr/bin/chromium (apt-get install chromium)")
-	}
-	if len(missing) > 0 {
-		if os.Getenv("CROSSLEDGER_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("the browser test needs %s (CROSSLEDGER_REQUIRE_SERVICES=1): run it with `make test`", strings.Join(missing, ", "))
-		}
-		t.Skipf("no browser: missing %s; `make test` installs them", strings.Join(missing, ", "))
-	}
-	return filepath.Join(dir, "graphiql.mjs")
-}
+// needBrowser is testenv.Browser: the script, or a skip (a failure under
+// make test) when node, Playwright or Chromium is missing.
+func needBrowser(t *testing.T) string { return testenv.Browser(t) }
