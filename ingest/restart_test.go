@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/ingest/ingesttest"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store/sqlite"
@@ -90,44 +89,34 @@ func TestRestartResumes(t *testing.T) {
 		leafOf   = map[[2]any]uint64{}
 		receipts atomic.Int64
 	)
-	parts, err := ingest.Partitions(ctx, []string{addr}, tc.ReceiptsTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rctx, stopReaders := context.WithCancel(ctx)
 	var readers sync.WaitGroup
 	defer func() { stopReaders(); readers.Wait() }()
-	for _, p := range parts {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: tc.ReceiptsTopic, Partition: p, MaxWait: 50 * time.Millisecond})
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			defer r.Close()
-			for {
-				m, err := r.ReadMessage(rctx)
-				if err != nil {
-					return
-				}
-				rc, err := schema.DecodeReceipt(m.Value)
-				if err != nil {
-					t.Errorf("undecodable receipt: %v", err)
-					return
-				}
-				receipts.Add(1)
-				if rc.Status != schema.StatusAccepted && rc.Status != schema.StatusDuplicate {
-					t.Errorf("unexpected receipt %+v", rc)
-					continue
-				}
-				k := [2]any{rc.Department, rc.Seq}
-				mu.Lock()
-				if prev, ok := leafOf[k]; ok && prev != rc.Leaf {
-					t.Errorf("%s seq %d: receipts with leaves %d and %d", rc.Department, rc.Seq, prev, rc.Leaf)
-				}
-				leafOf[k] = rc.Leaf
-				mu.Unlock()
+	all := ingesttest.WatchReceipts(t, rctx, addr, tc.ReceiptsTopic, nil, 1024)
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			var rc *schema.Receipt
+			select {
+			case rc = <-all:
+			case <-rctx.Done():
+				return
 			}
-		}()
-	}
+			receipts.Add(1)
+			if rc.Status != schema.StatusAccepted && rc.Status != schema.StatusDuplicate {
+				t.Errorf("unexpected receipt %+v", rc)
+				continue
+			}
+			k := [2]any{rc.Department, rc.Seq}
+			mu.Lock()
+			if prev, ok := leafOf[k]; ok && prev != rc.Leaf {
+				t.Errorf("%s seq %d: receipts with leaves %d and %d", rc.Department, rc.Seq, prev, rc.Leaf)
+			}
+			leafOf[k] = rc.Leaf
+			mu.Unlock()
+		}
+	}()
 
 	depts := []string{"tax", "civil-affairs"}
 	clients := map[string]*adapters.Client{}
