@@ -240,6 +240,10 @@ type Filter struct {
 // ListQuery selects a page of [Store.List].
 type ListQuery struct {
 	Filters []Filter
+	// Subject, if set, restricts the list to records whose current
+	// version's subject tags include it. It is applied before paging, so
+	// a page and its cursor never step over a record of another subject.
+	Subject string
 	// After is the cursor from the previous page's Page.Next; empty for
 	// the first page.
 	After string

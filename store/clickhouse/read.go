@@ -171,6 +171,10 @@ func (s *Store) List(ctx context.Context, department, recordType string, q store
 	var b strings.Builder
 	b.WriteString(`SELECT ` + recordCols + ` FROM ` + d.t("current") + ` FINAL WHERE type = ? AND key > ? AND op = 'upsert'`)
 	args := []any{recordType, after}
+	if q.Subject != "" {
+		b.WriteString(` AND has(subjects, ?)`)
+		args = append(args, q.Subject)
+	}
 	for _, f := range q.Filters {
 		b.WriteString(` AND has(names, ?)`)
 		args = append(args, f.Field)

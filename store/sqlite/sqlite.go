@@ -617,6 +617,10 @@ func (s *Store) List(ctx context.Context, department, recordType string, q store
 	var b strings.Builder
 	b.WriteString(`SELECT ` + recordCols + ` FROM current c WHERE department = ? AND type = ? AND op = 'upsert' AND key > ?`)
 	args := []any{department, recordType, after}
+	if q.Subject != "" {
+		b.WriteString(` AND EXISTS (SELECT 1 FROM subjects s WHERE s.department = c.department AND s.tag = ? AND s.type = c.type AND s.key = c.key)`)
+		args = append(args, q.Subject)
+	}
 	const exists = ` AND EXISTS (SELECT 1 FROM current_fields f WHERE f.department = c.department AND f.type = c.type AND f.key = c.key AND f.name = ? AND `
 	for _, f := range q.Filters {
 		b.WriteString(exists)

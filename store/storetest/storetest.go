@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"HistoryOrder", testHistoryOrder},
 		{"UpsertsAndDeletes", testUpsertDelete},
 		{"ListFilters", testListFilters},
+		{"ListBySubject", testListSubject},
 		{"PaginationUnderConcurrentInserts", testPaginationConcurrent},
 		{"SubjectLookup", testSubject},
 		{"GrantFold", testGrants},
@@ -508,6 +509,64 @@ func testListFilters(t *testing.T, newStore NewStore) {
 		if _, err := s.List(ctx, "estate", "title", bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("List(%+v) = %v, want ErrInvalid", bad, err)
 		}
+	}
+}
+
+// testListSubject: ListQuery.Subject restricts the rows before paging,
+// follows the current version (a subject dropped by a later version no
+// longer matches), and combines with filters.
+func testListSubject(t *testing.T, newStore NewStore) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	var batch []store.Entry
+	for i := range 9 {
+		subj := []string{"tag-b"}
+		if i%3 == 0 {
+			subj = []string{"tag-a", "tag-b"}
+		}
+		batch = append(batch, change(uint64(i), "estate", uint64(i+1), "title", []string{fmt.Sprintf("t%02d", i)}, schema.OpUpsert,
+			[]store.Value{iv("n", i)}, subj...))
+	}
+	// Another type of the same department about tag-a: not listed.
+	batch = append(batch, change(9, "estate", 10, "lease", []string{"t00"}, schema.OpUpsert, []store.Value{iv("n", 0)}, "tag-a"))
+	write(t, s, batch...)
+	// t03 passes to tag-b alone; t06 is deleted.
+	write(t, s, change(10, "estate", 11, "title", []string{"t03"}, schema.OpUpsert, []store.Value{iv("n", 3)}, "tag-b"),
+		change(11, "estate", 12, "title", []string{"t06"}, schema.OpDelete, nil))
+	walk := func(q store.ListQuery) []string {
+		t.Helper()
+		var got []string
+		for range 20 {
+			p, err := s.List(ctx, "estate", "title", q)
+			if err != nil {
+				t.Fatalf("List(%+v): %v", q, err)
+			}
+			for _, r := range p.Records {
+				if q.Subject != "" && !slices.Contains(r.Subjects, q.Subject) {
+					t.Errorf("List(subject %s) returned %v with subjects %v", q.Subject, r.Key, r.Subjects)
+				}
+				got = append(got, r.Key[0])
+			}
+			if p.Next == "" {
+				return got
+			}
+			q.After = p.Next
+		}
+		t.Fatalf("List(%+v) did not end", q)
+		return nil
+	}
+	if got, want := walk(store.ListQuery{Subject: "tag-a", Limit: 1}), []string{"t00"}; !slices.Equal(got, want) {
+		t.Errorf("List(tag-a) = %v, want %v", got, want)
+	}
+	if got, want := walk(store.ListQuery{Subject: "tag-b", Limit: 2}), []string{"t00", "t01", "t02", "t03", "t04", "t05", "t07", "t08"}; !slices.Equal(got, want) {
+		t.Errorf("List(tag-b) = %v, want %v", got, want)
+	}
+	if got := walk(store.ListQuery{Subject: "tag-none"}); len(got) != 0 {
+		t.Errorf("List(tag-none) = %v, want nothing", got)
+	}
+	f := []store.Filter{{Field: "n", Op: store.Range, Type: schema.TypeInt, Min: "4"}}
+	if got, want := walk(store.ListQuery{Subject: "tag-b", Filters: f, Limit: 1}), []string{"t04", "t05", "t07", "t08"}; !slices.Equal(got, want) {
+		t.Errorf("List(tag-b, n ≥ 4) = %v, want %v", got, want)
 	}
 }
 
