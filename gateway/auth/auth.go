@@ -260,6 +260,9 @@ func (a *Authenticator) Verify(ctx context.Context, token string) (Identity, err
 	if err != nil {
 		return Identity{}, is.classify(err, claims)
 	}
+	if err := is.checkLifetime(claims, a.now()); err != nil {
+		return Identity{}, err
+	}
 	id, err := identityFromClaims(iss, claims)
 	if err != nil {
 		return Identity{}, fail(ErrBadClaims, iss, "", err)
@@ -272,22 +275,40 @@ func (a *Authenticator) Verify(ctx context.Context, token string) (Identity, err
 	return id, nil
 }
 
+// checkLifetime refuses a token valid for longer than the issuer's max
+// lifetime: exp − iat if the token has an iat, and exp − now in any case, so
+// that leaving iat out does not make a long-lived token.
+func (is *issuer) checkLifetime(claims jwt.MapClaims, now time.Time) *Error {
+	limit, leeway := is.cfg.maxLifetime(), is.cfg.leeway()
+	exp, _ := claims.GetExpirationTime() // required and checked by the parser
+	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
+		if d := exp.Sub(iat.Time); d > limit+leeway {
+			return fail(ErrBadClaims, is.cfg.Issuer, fmt.Sprintf("exp is %v after iat, the issuer's max_lifetime is %v", d, limit), nil)
+		}
+	}
+	if d := exp.Sub(now); d > limit+leeway {
+		return fail(ErrBadClaims, is.cfg.Issuer, fmt.Sprintf("exp is %v from now, the issuer's max_lifetime is %v", d, limit), nil)
+	}
+	return nil
+}
+
 // keysFor returns the issuer's keys that may verify t: those for t's
-// algorithm, and of the JWKS only the one named by kid if t has one.
+// algorithm and, if t names a kid, only those with that kid or (static keys)
+// without one.
 func (is *issuer) keysFor(ctx context.Context, t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
+	kid, _ := t.Header["kid"].(string)
+	if _, hasKID := t.Header["kid"]; hasKID && kid == "" {
+		return nil, errors.New(`header "kid" is not a non-empty string`)
+	}
 	var set jwt.VerificationKeySet
 	for _, k := range is.static {
-		if k.alg == alg {
+		if k.alg == alg && (kid == "" || k.kid == "" || k.kid == kid) {
 			set.Keys = append(set.Keys, k.key)
 		}
 	}
 	var jwksErr error
 	if is.jwks != nil {
-		kid, _ := t.Header["kid"].(string)
-		if _, hasKID := t.Header["kid"]; hasKID && kid == "" {
-			return nil, errors.New(`header "kid" is not a non-empty string`)
-		}
 		var keys []verKey
 		keys, jwksErr = is.jwks.lookup(ctx, kid, alg)
 		for _, k := range keys {
@@ -297,6 +318,9 @@ func (is *issuer) keysFor(ctx context.Context, t *jwt.Token) (any, error) {
 	if len(set.Keys) == 0 {
 		if jwksErr != nil {
 			return nil, jwksErr
+		}
+		if kid != "" {
+			return nil, fmt.Errorf("%w %q for %s among the issuer's keys", errUnknownKID, truncate(kid, 100), alg)
 		}
 		return nil, fmt.Errorf("the issuer has no %s key", alg)
 	}

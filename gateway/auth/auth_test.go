@@ -278,6 +278,7 @@ jwks_url: https://idp.haidian.example/.well-known/jwks.json
 audience: crossledger-gateway
 departments: [civil-affairs, public-security]
 leeway: 45s
+max_lifetime: 8h
 keys:
   - |
 ` + indent(pemOf(t, edKey().Public()), "    ")
@@ -288,7 +289,7 @@ keys:
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Leeway != 45*time.Second || c.Audience != "crossledger-gateway" || len(c.Departments) != 2 || len(c.Keys) != 1 ||
+	if c.Leeway != 45*time.Second || c.MaxLifetime != 8*time.Hour || c.Audience != "crossledger-gateway" || len(c.Departments) != 2 || len(c.Keys) != 1 ||
 		c.JWKSURL != "https://idp.haidian.example/.well-known/jwks.json" {
 		t.Errorf("decoded %+v", c)
 	}
@@ -325,6 +326,12 @@ func TestConfigValidate(t *testing.T) {
 		{"P-384", IssuerConfig{Issuer: "a", Keys: []string{pemOf(t, mustEC384(t).Public())}}, "curve P-384"},
 		{"bad department", IssuerConfig{Issuer: "a", Keys: []string{ed}, Departments: []string{"Tax"}}, "not a department id"},
 		{"leeway", IssuerConfig{Issuer: "a", Keys: []string{ed}, Leeway: time.Hour}, "leeway"},
+		{"max lifetime at the limit", IssuerConfig{Issuer: "a", Keys: []string{ed}, MaxLifetime: MaxLifetimeLimit}, ""},
+		{"max lifetime negative", IssuerConfig{Issuer: "a", Keys: []string{ed}, MaxLifetime: -time.Hour}, "max_lifetime -1h0m0s is outside"},
+		{"max lifetime too long", IssuerConfig{Issuer: "a", Keys: []string{ed}, MaxLifetime: MaxLifetimeLimit + time.Second}, "max_lifetime 720h0m1s is outside"},
+		{"static key with kid", IssuerConfig{Issuer: "a", Keys: []string{pemWithKID(t, edKey().Public(), "k1")}}, ""},
+		{"static key with empty kid", IssuerConfig{Issuer: "a", Keys: []string{strings.Replace(pemWithKID(t, edKey().Public(), "k1"), "kid: k1", "kid: ", 1)}}, "kid is empty"},
+		{"static key with other PEM header", IssuerConfig{Issuer: "a", Keys: []string{strings.Replace(pemWithKID(t, edKey().Public(), "k1"), "kid:", "Kid:", 1)}}, `PEM header "Kid"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
@@ -342,3 +349,121 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func rsaKeyOfSize(bits int) (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, bits) }
+
+func TestMaxLifetime(t *testing.T) {
+	if got := (IssuerConfig{}).maxLifetime(); got != 24*time.Hour || DefaultMaxLifetime != 24*time.Hour {
+		t.Fatalf("default max lifetime = %v (DefaultMaxLifetime %v), want 24h", got, DefaultMaxLifetime)
+	}
+	clock := newClock()
+	now := clock.Now()
+	short := IssuerConfig{Issuer: "https://short.test", Keys: []string{pemOf(t, edKey().Public())}, MaxLifetime: 2 * time.Hour}
+	a := newAuth(t, clock, []IssuerConfig{staticConfig(t), short}) // staticConfig: the default, 24h; leeway 30s
+
+	// tok signs claims issued at iat (no iat claim if zero), expiring at exp.
+	tok := func(iss string, iat, exp time.Time) string {
+		c := claimsAt(now)
+		c["iss"] = iss
+		delete(c, "nbf")
+		delete(c, "iat")
+		if !iat.IsZero() {
+			c["iat"] = iat.Unix()
+		}
+		c["exp"] = exp.Unix()
+		return sign(t, jwt.SigningMethodEdDSA, edKey(), "", c)
+	}
+	day := 24 * time.Hour
+	for _, tt := range []struct {
+		name   string
+		token  string
+		reason string
+		msg    []string // substrings of the error
+	}{
+		{"exactly 24h", tok(testIssuer, now, now.Add(day)), "", nil},
+		{"24h plus leeway", tok(testIssuer, now, now.Add(day+DefaultLeeway)), "", nil},
+		{"24h plus leeway plus 1s", tok(testIssuer, now, now.Add(day+DefaultLeeway+time.Second)), "bad-claims",
+			[]string{"exp is 24h0m31s after iat", "max_lifetime is 24h0m0s", testIssuer}},
+		{"ten years", tok(testIssuer, now, now.AddDate(10, 0, 0)), "bad-claims", []string{"after iat", "max_lifetime is 24h0m0s"}},
+		{"ten years, forged", sign(t, jwt.SigningMethodEdDSA, otherEdKey(), "", jwt.MapClaims{
+			"iss": testIssuer, "sub": "x", "department": "tax", "roles": []string{"analyst"},
+			"iat": now.Unix(), "exp": now.AddDate(10, 0, 0).Unix()}), "bad-signature", nil},
+		// exp − iat too long although exp is soon.
+		{"issued 23h ago, 2h left", tok(testIssuer, now.Add(-23*time.Hour), now.Add(2*time.Hour)), "bad-claims",
+			[]string{"exp is 25h0m0s after iat", "max_lifetime is 24h0m0s"}},
+		{"issued 23h ago, 1h left", tok(testIssuer, now.Add(-23*time.Hour), now.Add(time.Hour)), "", nil},
+		// No iat: exp − now decides.
+		{"no iat, 24h left", tok(testIssuer, time.Time{}, now.Add(day)), "", nil},
+		{"no iat, 25h left", tok(testIssuer, time.Time{}, now.Add(25*time.Hour)), "bad-claims",
+			[]string{"exp is 25h0m0s from now", "max_lifetime is 24h0m0s"}},
+		{"no iat, ten years", tok(testIssuer, time.Time{}, now.AddDate(10, 0, 0)), "bad-claims", []string{"from now"}},
+		// iat in the future within the leeway: exp − iat fits, exp − now does not.
+		{"iat 30s ahead", tok(testIssuer, now.Add(DefaultLeeway), now.Add(DefaultLeeway+day+DefaultLeeway)), "bad-claims",
+			[]string{"exp is 24h1m0s from now"}},
+		{"configured 2h, exactly", tok(short.Issuer, now, now.Add(2*time.Hour)), "", nil},
+		{"configured 2h, 3h", tok(short.Issuer, now, now.Add(3*time.Hour)), "bad-claims",
+			[]string{"exp is 3h0m0s after iat", "max_lifetime is 2h0m0s", short.Issuer}},
+		{"configured 2h, no iat, 3h", tok(short.Issuer, time.Time{}, now.Add(3*time.Hour)), "bad-claims",
+			[]string{"exp is 3h0m0s from now", "max_lifetime is 2h0m0s"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := a.Verify(context.Background(), tt.token)
+			if got := Reason(err); got != tt.reason {
+				t.Fatalf("Reason = %q, want %q (err: %v)", got, tt.reason, err)
+			}
+			if err != nil && countSentinels(err) != 1 {
+				t.Errorf("error matches %d sentinels, want 1: %v", countSentinels(err), err)
+			}
+			for _, m := range tt.msg {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("message %q should contain %q", err, m)
+				}
+			}
+		})
+	}
+}
+
+func TestStaticKeyKID(t *testing.T) {
+	clock := newClock()
+	cfg := IssuerConfig{Issuer: testIssuer, Keys: []string{
+		pemWithKID(t, edKey().Public(), "ed-1"),
+		pemWithKID(t, otherEdKey().Public(), "ed-2"),
+		pemOf(t, ecKey().Public()), // no kid
+	}}
+	a := newAuth(t, clock, []IssuerConfig{cfg})
+	c := claimsAt(clock.Now())
+	withHeader := func(kid any) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+		tok.Header["kid"] = kid
+		s, err := tok.SignedString(edKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, tt := range []struct {
+		name   string
+		token  string
+		reason string
+		msg    string // substring of the error
+	}{
+		{"kid of the signing key", sign(t, jwt.SigningMethodEdDSA, edKey(), "ed-1", c), "", ""},
+		{"kid of the other signing key", sign(t, jwt.SigningMethodEdDSA, otherEdKey(), "ed-2", c), "", ""},
+		{"kid of a different key", sign(t, jwt.SigningMethodEdDSA, edKey(), "ed-2", c), "bad-signature", ""},
+		{"kid of a different key, other way", sign(t, jwt.SigningMethodEdDSA, otherEdKey(), "ed-1", c), "bad-signature", ""},
+		{"unknown kid", sign(t, jwt.SigningMethodEdDSA, edKey(), "ed-9", c), "bad-signature", `no key with this kid "ed-9" for EdDSA`},
+		{"no kid", sign(t, jwt.SigningMethodEdDSA, edKey(), "", c), "", ""},
+		{"no kid, other key", sign(t, jwt.SigningMethodEdDSA, otherEdKey(), "", c), "", ""},
+		{"kid, key without kid", sign(t, jwt.SigningMethodES256, ecKey(), "anything", c), "", ""},
+		{"empty kid", withHeader(""), "bad-signature", `"kid" is not a non-empty string`},
+		{"kid not a string", withHeader(7), "bad-signature", `"kid" is not a non-empty string`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := a.Verify(context.Background(), tt.token)
+			if got := Reason(err); got != tt.reason {
+				t.Fatalf("Reason = %q, want %q (err: %v)", got, tt.reason, err)
+			}
+			if tt.msg != "" && !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("message %q should contain %q", err, tt.msg)
+			}
+		})
+	}
+}

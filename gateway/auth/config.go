@@ -25,6 +25,7 @@ import (
 //	    jwks_url: https://idp.haidian.example/.well-known/jwks.json
 //	    audience: crossledger-gateway
 //	    departments: [civil-affairs, public-security]
+//	    max_lifetime: 8h
 //	  - issuer: crossledger-dev
 //	    keys:
 //	      - |
@@ -44,6 +45,18 @@ type IssuerConfig struct {
 	// blocks: Ed25519 (verifies EdDSA), ECDSA P-256 (verifies ES256) or
 	// RSA of at least 2048 bits (verifies RS256). Each key verifies only
 	// its own algorithm.
+	//
+	// A block may carry a key id as a PEM header, the one header allowed:
+	//
+	//	-----BEGIN PUBLIC KEY-----
+	//	kid: 2024-signing
+	//
+	//	MCowBQYDK2VwAyEA…
+	//	-----END PUBLIC KEY-----
+	//
+	// A token whose header names a kid is then checked only against the
+	// keys with that kid and the keys without one; a token without a kid,
+	// against all of them.
 	Keys []string `yaml:"keys,omitempty"`
 	// JWKSURL is where the issuer publishes its keys as a JWK Set (RFC
 	// 7517). It must be https, or http to a loopback address. The set is
@@ -62,6 +75,13 @@ type IssuerConfig struct {
 	// duration ("30s"). Zero means the default, [DefaultLeeway]; at most
 	// [MaxLeeway].
 	Leeway time.Duration `yaml:"leeway,omitempty"`
+	// MaxLifetime bounds how long a token of this issuer may be valid, as
+	// a Go duration ("8h"): a token is refused (reason bad-claims) if its
+	// exp is more than MaxLifetime after its iat, or — iat being optional
+	// — more than MaxLifetime after now, each beyond the leeway. Zero
+	// means the default, [DefaultMaxLifetime]; at most [MaxLifetimeLimit]
+	// (30 days).
+	MaxLifetime time.Duration `yaml:"max_lifetime,omitempty"`
 }
 
 const (
@@ -69,6 +89,12 @@ const (
 	DefaultLeeway = 30 * time.Second
 	// MaxLeeway bounds the configured leeway.
 	MaxLeeway = 5 * time.Minute
+	// DefaultMaxLifetime is the longest token lifetime accepted when an
+	// issuer sets none.
+	DefaultMaxLifetime = 24 * time.Hour
+	// MaxLifetimeLimit bounds the configured max lifetime: a bearer token
+	// is a credential nobody can revoke, so none lives for months.
+	MaxLifetimeLimit = 30 * 24 * time.Hour
 	// minRSABits is the smallest RSA modulus accepted.
 	minRSABits = 2048
 )
@@ -88,6 +114,14 @@ func (c IssuerConfig) leeway() time.Duration {
 	return c.Leeway
 }
 
+// maxLifetime is the effective max lifetime.
+func (c IssuerConfig) maxLifetime() time.Duration {
+	if c.MaxLifetime == 0 {
+		return DefaultMaxLifetime
+	}
+	return c.MaxLifetime
+}
+
 // parse validates c and returns its static keys.
 func (c IssuerConfig) parse() ([]verKey, error) {
 	if c.Issuer == "" {
@@ -98,6 +132,9 @@ func (c IssuerConfig) parse() ([]verKey, error) {
 	}
 	if c.Leeway < 0 || c.Leeway > MaxLeeway {
 		return nil, fmt.Errorf("issuer %q: leeway %v is outside 0–%v", c.Issuer, c.Leeway, MaxLeeway)
+	}
+	if c.MaxLifetime < 0 || c.MaxLifetime > MaxLifetimeLimit {
+		return nil, fmt.Errorf("issuer %q: max_lifetime %v is outside 0–%v (0 means %v)", c.Issuer, c.MaxLifetime, MaxLifetimeLimit, DefaultMaxLifetime)
 	}
 	for _, d := range c.Departments {
 		if !validDepartment(d) {
@@ -153,7 +190,7 @@ func isLoopback(host string) bool {
 
 // verKey is a public key together with the one JWS algorithm it verifies.
 type verKey struct {
-	kid string // from a JWKS; "" for static keys
+	kid string // "" if the key has none (a static key without a kid header)
 	alg string // EdDSA, ES256 or RS256
 	key crypto.PublicKey
 }
@@ -202,6 +239,10 @@ func parsePublicKeys(text string) ([]verKey, error) {
 		if b.Type != "PUBLIC KEY" {
 			return nil, fmt.Errorf("PEM block %q, want PUBLIC KEY", b.Type)
 		}
+		kid, err := pemKID(b.Headers)
+		if err != nil {
+			return nil, err
+		}
 		k, err := x509.ParsePKIXPublicKey(b.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("couldn't parse public key: %w", err)
@@ -210,13 +251,29 @@ func parsePublicKeys(text string) ([]verKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, verKey{alg: alg, key: k})
+		keys = append(keys, verKey{kid: kid, alg: alg, key: k})
 		rest = []byte(strings.TrimSpace(string(rest)))
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("empty")
 	}
 	return keys, nil
+}
+
+// pemKID returns the kid header of a PEM block, "" if it has none. Any
+// other header is refused, so that a misspelt "kid" is not silently a key
+// without one.
+func pemKID(headers map[string]string) (string, error) {
+	for h := range headers {
+		if h != "kid" {
+			return "", fmt.Errorf("PEM header %q, only kid is allowed", truncate(h, 40))
+		}
+	}
+	kid, ok := headers["kid"]
+	if ok && kid == "" {
+		return "", errors.New("PEM header kid is empty")
+	}
+	return kid, nil
 }
 
 // PublicKeyPEM encodes an Ed25519, ECDSA or RSA public key in the PEM form

@@ -30,8 +30,10 @@ type DevIssuer struct {
 	now    func() time.Time
 }
 
-// MaxDevTTL bounds the lifetime of a dev token.
-const MaxDevTTL = 30 * 24 * time.Hour
+// MaxDevTTL bounds the lifetime of a dev token: the default max lifetime
+// of the issuer [DevIssuer.Config] describes, so that Issue refuses a
+// lifetime the dev gateway would refuse.
+const MaxDevTTL = DefaultMaxLifetime
 
 // LoadOrCreateDevIssuer loads the Ed25519 key at path (PKCS #8 PEM,
 // "PRIVATE KEY"), creating it (mode 0600, directories 0700) if it does not

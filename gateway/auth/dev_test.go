@@ -159,3 +159,26 @@ func TestDevIssuerJWKSHandler(t *testing.T) {
 		t.Fatalf("JWKS parses to %+v, %v", k, err)
 	}
 }
+
+// TestDevIssuerMaxTTLVerifies: the longest token Issue makes is one the dev
+// issuer's own config accepts, and a longer one Issue refuses.
+func TestDevIssuerMaxTTLVerifies(t *testing.T) {
+	d, err := LoadOrCreateDevIssuer(filepath.Join(t.TempDir(), "k.pem"), "crossledger-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newClock()
+	d.now = clock.Now
+	a := newAuth(t, clock, []IssuerConfig{d.Config()})
+	id := Identity{User: "u", Department: "tax", Roles: []Role{RoleAnalyst}}
+	tok, err := d.Issue(id, MaxDevTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Verify(context.Background(), tok); err != nil {
+		t.Errorf("token of MaxDevTTL %v: %v", MaxDevTTL, err)
+	}
+	if _, err := d.Issue(id, MaxDevTTL+time.Second); err == nil {
+		t.Errorf("Issue accepted a lifetime over MaxDevTTL")
+	}
+}

@@ -13,7 +13,8 @@
 // Trusted issuers come from configuration ([IssuerConfig]): each has static
 // PEM public keys, a JWKS URL, or both. The issuer is chosen by the token's
 // unverified iss claim and the token is then verified with that issuer's keys
-// only. JWKS are fetched over https with a bounded timeout and size, refreshed
+// only; if the token names a kid, only with the keys of that kid (and static
+// keys that have none). JWKS are fetched over https with a bounded timeout and size, refreshed
 // periodically and when a token names an unknown kid (rate-limited), and an
 // issuer whose JWKS cannot be fetched fails closed.
 //
@@ -21,7 +22,8 @@
 //
 //	iss         string, required: a configured issuer
 //	sub         string, required: the user (≤ 256 bytes, no control characters)
-//	exp         NumericDate, required
+//	exp         NumericDate, required; at most the issuer's max_lifetime (24h
+//	            by default) after iat, and after now
 //	nbf, iat    NumericDate, optional; must not be in the future
 //	aud         string or array; must contain the issuer's audience if one is configured
 //	department  string, required: the department the caller acts for ([a-z0-9-]{1,64})

@@ -31,7 +31,8 @@ var (
 	// the token's aud does not contain it.
 	ErrWrongAudience = errors.New("wrong audience")
 	// ErrBadClaims: a required claim is missing or a claim has the wrong
-	// type or value (exp missing, unknown role, citizen without a valid
+	// type or value (exp missing, exp further than the issuer's max
+	// lifetime after iat or now, unknown role, citizen without a valid
 	// citizen_id, …). The error names the claim.
 	ErrBadClaims = errors.New("bad claims")
 	// ErrDepartmentNotAllowed: the token is valid but its issuer may not

@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/pem"
 	"sync"
 	"testing"
 	"time"
@@ -80,6 +81,14 @@ func pemOf(t testing.TB, k crypto.PublicKey) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// pemWithKID is k's PEM with a kid header.
+func pemWithKID(t testing.TB, k crypto.PublicKey, kid string) string {
+	t.Helper()
+	b, _ := pem.Decode([]byte(pemOf(t, k)))
+	b.Headers = map[string]string{"kid": kid}
+	return string(pem.EncodeToMemory(b))
 }
 
 // claimsAt are valid analyst claims for testIssuer issued at now.

@@ -144,7 +144,8 @@ func jwksKey(m jwkset.JWKMarshal) (verKey, error) {
 	return verKey{kid: m.KID, alg: alg, key: key}, nil
 }
 
-// errUnknownKID: the issuer's JWKS has no key with the token's kid.
+// errUnknownKID: the issuer has no key (static or in its JWKS) with the
+// token's kid.
 var errUnknownKID = errors.New("no key with this kid")
 
 // jwksKeysOf parses a JWK Set document into its usable keys, reporting the
