@@ -43,6 +43,9 @@ func (st *reqState) accessEntries(query string) []*schema.Access {
 		base.User = base.User[:256]
 	}
 	if base.Purpose == "" {
+		base.Purpose = st.reads
+	}
+	if base.Purpose == "" {
 		base.Purpose = noPurpose
 	}
 	base.Subjects = slices.Sorted(maps.Keys(st.subjects))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	graphql "github.com/graph-gophers/graphql-go"
+	gqllog "github.com/graph-gophers/graphql-go/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
@@ -147,14 +148,17 @@ type Deps struct {
 // Gateway serves GraphQL over HTTP. Create it with [New], serve
 // [Gateway.Handler], stop it with [Gateway.Close].
 type Gateway struct {
-	cfg     Config
-	deps    Deps
-	schema  *graphql.Schema
-	checker *limits.Checker
-	rate    *limits.RateLimiters
-	grants  *grantWatch
-	metrics *metrics
-	logger  *slog.Logger
+	cfg    Config
+	deps   Deps
+	schema *graphql.Schema // for queries without introspection
+	// introSchema runs queries that select __schema or __type.
+	introSchema *graphql.Schema
+	checker     *limits.Checker
+	rate        *limits.RateLimiters
+	grants      *grantWatch
+	cursors     *cursors
+	metrics     *metrics
+	logger      *slog.Logger
 
 	cpMu   sync.Mutex
 	cpLast []byte
@@ -190,6 +194,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: cfg, deps: deps, logger: deps.Logger, done: make(chan struct{})}
 	var err error
+	if g.cursors, err = newCursors(cfg.LedgerSecret); err != nil {
+		return nil, fmt.Errorf("gateway: cursors: %w", err)
+	}
 	if g.checker, err = limits.New(SDL, cfg.Limits); err != nil {
 		return nil, fmt.Errorf("gateway: limits: %w", err)
 	}
@@ -197,21 +204,40 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: rate limits: %w", err)
 	}
 	g.metrics = newMetrics(deps.Registerer)
-	g.schema, err = graphql.ParseSchema(SDL, &resolver{g: g},
-		graphql.UseStringDescriptions(),
-		graphql.UseFieldResolvers(),
-		graphql.MaxDepth(max(cfg.Limits.MaxDepth, cfg.Limits.MaxIntrospectionDepth)),
-		graphql.MaxQueryLength(cfg.Limits.MaxQueryBytes),
-		graphql.MaxSelections(2*max(cfg.Limits.MaxFields, 1)), // graphql-go also counts fragment spreads; limits.Checker enforces MaxFields
-		graphql.MaxParallelism(16),
-		graphql.OverlapValidationLimit(100_000),
-		graphql.RestrictIntrospection(func(ctx context.Context) bool {
-			st := stateOf(ctx)
-			return st != nil && st.authenticated
-		}),
-		graphql.PanicHandler(panicHandler{logger: deps.Logger}),
-	)
-	if err != nil {
+	// graphql-go's own bounds are a second line behind the checker's and
+	// no looser: two schemas, one holding queries to MaxDepth and one, for
+	// the queries the checker found to use introspection, to
+	// MaxIntrospectionDepth (graphql-go has one depth for both). Its
+	// selection count includes fragment spreads and inline fragments,
+	// which MaxFields does not, so MaxFields is the stricter of the two.
+	// The text it is given is the checker's canonical print, which may be
+	// longer than the caller's by its escapes (a byte becomes \u00XX).
+	opts := func(depth int) []graphql.SchemaOpt {
+		return []graphql.SchemaOpt{
+			graphql.UseStringDescriptions(),
+			graphql.UseFieldResolvers(),
+			graphql.MaxDepth(depth),
+			graphql.MaxQueryLength(6 * cfg.Limits.MaxQueryBytes),
+			graphql.MaxSelections(cfg.Limits.MaxFields),
+			graphql.MaxParallelism(16),
+			graphql.OverlapValidationLimit(100_000),
+			graphql.RestrictIntrospection(func(ctx context.Context) bool {
+				st := stateOf(ctx)
+				return st != nil && st.authenticated
+			}),
+			graphql.PanicHandler(panicHandler{}),
+			// One line per panic: graphql-go's default logger writes a
+			// 64 KiB stack trace for each, which a caller could repeat at
+			// will.
+			graphql.Logger(gqllog.LoggerFunc(func(ctx context.Context, value any) {
+				deps.Logger.Error("gateway: resolver panic", "panic", fmt.Sprint(value))
+			})),
+		}
+	}
+	if g.schema, err = graphql.ParseSchema(SDL, &resolver{g: g}, opts(cfg.Limits.MaxDepth)...); err != nil {
+		return nil, fmt.Errorf("gateway: schema: %w", err)
+	}
+	if g.introSchema, err = graphql.ParseSchema(SDL, &resolver{g: g}, opts(max(cfg.Limits.MaxDepth, cfg.Limits.MaxIntrospectionDepth))...); err != nil {
 		return nil, fmt.Errorf("gateway: schema: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -257,9 +283,10 @@ func ledgerSize(l Ledger) (uint64, error) {
 	return cp.Size, nil
 }
 
-type panicHandler struct{ logger *slog.Logger }
+// panicHandler answers a recovered resolver panic (logged by the
+// schema's Logger) with an INTERNAL error.
+type panicHandler struct{}
 
-func (h panicHandler) MakePanicError(ctx context.Context, value any) *gqlerror {
-	h.logger.Error("gateway: resolver panic", "panic", value)
+func (panicHandler) MakePanicError(ctx context.Context, value any) *gqlerror {
 	return newError(codeInternal, "internal error")
 }

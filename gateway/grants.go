@@ -247,3 +247,61 @@ func (a *authz) anyGrant(owner string) bool {
 func (a *authz) mayRead(owner, recordType string) bool {
 	return owner == a.consumer || len(a.perms[[2]string{owner, recordType}]) > 0
 }
+
+// rowScope is which rows of a record type a consumer may see anything of.
+type rowScope int
+
+const (
+	// noRows: no permission in force on the type.
+	noRows rowScope = iota
+	// subjectRows: every permission carries the row condition "subject",
+	// so only rows about the citizen the query names are visible; a query
+	// that names no citizen sees none, and must learn nothing of the
+	// others — not their keys, not their number, not whether one exists.
+	subjectRows
+	// allRows: the consumer owns the type or has a permission without
+	// a row condition, so every row shows at least those fields.
+	allRows
+)
+
+// scope reports the rows of owner's recordType the consumer may see.
+func (a *authz) scope(owner, recordType string) rowScope {
+	if owner == a.consumer {
+		return allRows
+	}
+	ps := a.perms[[2]string{owner, recordType}]
+	if len(ps) == 0 {
+		return noRows
+	}
+	for _, p := range ps {
+		if p.Condition == "" {
+			return allRows
+		}
+	}
+	return subjectRows
+}
+
+// filterable returns the fields of owner's recordType a records() filter
+// may name: a field the caller may see on every row the filter could
+// match. Without a subject that is a field of a permission without a row
+// condition; with one (the rows are then restricted to that citizen's
+// before the filter applies) also the fields granted under the subject
+// condition.
+func (a *authz) filterable(owner string, rt *schema.RecordType, withSubject bool) map[string]bool {
+	out := map[string]bool{}
+	if owner == a.consumer {
+		for _, f := range rt.Fields {
+			out[f.Name] = true
+		}
+		return out
+	}
+	for _, p := range a.perms[[2]string{owner, rt.Name}] {
+		if p.Condition != "" && !(p.Condition == "subject" && withSubject) {
+			continue
+		}
+		for _, f := range p.Fields {
+			out[f] = true
+		}
+	}
+	return out
+}

@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -27,7 +30,7 @@ type request struct {
 // (gateway/graphiql), the log's tile API and /metrics beside it.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", limits.LimitBody(http.HandlerFunc(g.serveGraphQL), g.cfg.Limits.MaxBodyBytes))
+	mux.Handle("/graphql", http.HandlerFunc(g.serveGraphQL))
 	return mux
 }
 
@@ -50,17 +53,28 @@ func (g *Gateway) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Authenticate first: unauthenticated requests are rate limited by
-	// IP, denied and logged before their body is even parsed.
-	id, aerr := g.deps.Auth.Authenticate(r)
+	if r.ContentLength > g.cfg.Limits.MaxBodyBytes {
+		w.Header().Set("Connection", "close")
+		writeErrors(w, http.StatusRequestEntityTooLarge, newError(limits.CodeBodyTooLarge,
+			fmt.Sprintf("request body exceeds the limit of %d bytes", g.cfg.Limits.MaxBodyBytes)))
+		dropBody(w)
+		return
+	}
+
+	// Authenticate first, from the headers alone: an unauthenticated
+	// request is rate limited by IP, denied and logged without a byte of
+	// its body read, and its connection closed (so a client trickling a
+	// body holds nothing).
+	id, aerr := g.authenticate(r)
 	if aerr != nil {
+		w.Header().Set("Connection", "close")
 		op, outcome = "unauthenticated", "denied"
 		if ok, retry := g.rate.Anonymous.Allow(limits.RemoteKey(r)); !ok {
 			tooMany(w, retry)
 			outcome = "rate-limited"
 			return
 		}
-		reason := auth.Reason(aerr)
+		reason := authReason(aerr)
 		st := &reqState{g: g, now: g.cfg.Now(), subjects: map[string]bool{}, disclosed: map[uint64][]string{}}
 		st.deny(schema.AccessDenial{Department: g.cfg.ID, Reason: reason})
 		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Limits.QueryTimeout)
@@ -73,6 +87,7 @@ func (g *Gateway) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		e.Extensions["reason"] = reason
 		w.Header().Set("WWW-Authenticate", `Bearer realm="crossledger"`)
 		writeResponse(w, http.StatusUnauthorized, &graphql.Response{Errors: []*gqlerror{e}}, ids)
+		dropBody(w)
 		return
 	}
 	if ok, retry := g.rate.Authenticated.Allow(id.Issuer + "\x00" + id.User); !ok {
@@ -81,11 +96,14 @@ func (g *Gateway) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var req request
-	dec := json.NewDecoder(r.Body)
-	dec.UseNumber()
-	if err := dec.Decode(&req); err != nil { // the body is already bounded by limits.LimitBody
-		writeErrors(w, http.StatusBadRequest, newError(codeBadRequest, "the body is not a GraphQL request: "+err.Error()))
+	req, status, err := readRequest(w, r, g.cfg.Limits.MaxBodyBytes)
+	if err != nil {
+		code := codeBadRequest
+		if status == http.StatusRequestEntityTooLarge {
+			code = limits.CodeBodyTooLarge
+			w.Header().Set("Connection", "close")
+		}
+		writeErrors(w, status, newError(code, err.Error()))
 		return
 	}
 	if req.Query == "" {
@@ -93,7 +111,8 @@ func (g *Gateway) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vars := normalizeNumbers(req.Variables)
-	if _, err := g.checker.Check(req.Query, req.OperationName, vars); err != nil {
+	rep, err := g.checker.Check(req.Query, req.OperationName, vars)
+	if err != nil {
 		outcome = "refused"
 		var le *limits.LimitError
 		if errors.As(err, &le) {
@@ -114,7 +133,14 @@ func (g *Gateway) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		subjects: map[string]bool{}, disclosed: map[uint64][]string{}, authzs: map[string]*authz{}}
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), stateKey{}, st), g.cfg.Limits.QueryTimeout)
 	defer cancel()
-	resp := g.schema.Exec(ctx, req.Query, req.OperationName, vars)
+	// graphql-go runs the document the checker measured, printed
+	// canonically, never the caller's text: the two parsers cannot
+	// disagree about what runs.
+	run := g.schema
+	if rep.Introspection {
+		run = g.introSchema
+	}
+	resp := run.Exec(ctx, rep.Query, req.OperationName, vars)
 
 	op = st.operation()
 	var ids []string
@@ -138,6 +164,75 @@ func (g *Gateway) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Extensions["checkpoint"] = map[string]any{"origin": cp.Origin, "size": cp.Size}
 	writeResponse(w, http.StatusOK, resp, ids)
+}
+
+// dropBody makes the server close the connection once the response is
+// out instead of reading the unread body to reuse it (net/http reads up
+// to 256 KiB of it, for as long as the client takes to send it).
+func dropBody(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+// readRequest reads and decodes the request body, at most max bytes of
+// it. Anything after the JSON object but white space is refused: a proxy
+// that read the whole body would see another request than the gateway.
+func readRequest(w http.ResponseWriter, r *http.Request, max int64) (request, int, error) {
+	var req request
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return req, http.StatusRequestEntityTooLarge, fmt.Errorf("request body exceeds the limit of %d bytes", max)
+	case err != nil:
+		return req, http.StatusBadRequest, fmt.Errorf("couldn't read the request body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&req); err != nil {
+		return req, http.StatusBadRequest, fmt.Errorf("the body is not a GraphQL request: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, http.StatusBadRequest, errors.New("the body is not a GraphQL request: data after the JSON object")
+	}
+	return req, 0, nil
+}
+
+// authFailure is a refusal of a token's claims that only the gateway
+// knows to make.
+type authFailure struct{ reason, msg string }
+
+func (e *authFailure) Error() string { return e.msg }
+
+// authenticate authenticates r and refuses identities that claim the
+// names the gateway reserves for refusals it logs.
+func (g *Gateway) authenticate(r *http.Request) (auth.Identity, error) {
+	id, err := g.deps.Auth.Authenticate(r)
+	if err != nil {
+		return id, err
+	}
+	if msg := reservedIdentity(id); msg != "" {
+		return auth.Identity{}, &authFailure{reason: "bad-claims", msg: msg}
+	}
+	return id, nil
+}
+
+// reservedIdentity says why id may not be used, or "" if it may.
+func reservedIdentity(id auth.Identity) string {
+	switch {
+	case id.Department == unauthenticatedConsumer:
+		return fmt.Sprintf("claim department %q is reserved for the gateway's log of refused requests", id.Department)
+	case id.User == anonymousUser:
+		return fmt.Sprintf("claim sub %q is reserved for the gateway's log of refused requests", id.User)
+	}
+	return ""
+}
+
+func authReason(err error) string {
+	var af *authFailure
+	if errors.As(err, &af) {
+		return af.reason
+	}
+	return auth.Reason(err)
 }
 
 // writeResponse writes resp with the access entries' ids in

@@ -2,9 +2,16 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/crossledger/crossledger/gateway/auth"
 	"github.com/crossledger/crossledger/merkle"
@@ -34,6 +41,10 @@ type reqState struct {
 	authzs    map[string]*authz     // purpose → authorisation (one purpose per request, but cheap)
 	events    []store.GrantEvent    // grant events below cp.Size, loaded once
 	loaded    bool
+	// reads names what a request that declared no purpose read (the
+	// access log, grants): the purpose of its access entry.
+	reads    string
+	denySeen map[string]bool // leafless denials already recorded
 }
 
 type stateKey struct{}
@@ -50,9 +61,9 @@ func (st *reqState) begin(ctx context.Context, department string, purpose, caseR
 	p, c := deref(purpose), deref(caseRef)
 	st.mu.Lock()
 	st.data = true
-	if len(c) > 256 {
+	if err := checkCaseRef(c); err != nil {
 		st.mu.Unlock()
-		return nil, badRequest("caseRef is limited to 256 bytes")
+		return nil, badRequest(err.Error())
 	}
 	switch {
 	case p == "":
@@ -93,6 +104,32 @@ func (st *reqState) begin(ctx context.Context, department string, purpose, caseR
 	return a, nil
 }
 
+// maxCaseRef bounds a case reference, in bytes.
+const maxCaseRef = 256
+
+// checkCaseRef accepts a case reference of at most maxCaseRef bytes of
+// UTF-8 made of letters, marks, numbers, punctuation, symbols and spaces
+// (Unicode's graphic characters: categories L, M, N, P, S and Zs). It is
+// signed into access entries forever and shown to auditors and citizens,
+// so control characters (NUL, ANSI escapes, DEL), format characters
+// (bidirectional overrides, zero-width joiners), line and paragraph
+// separators (U+2028, U+2029), private-use and unassigned code points are
+// refused.
+func checkCaseRef(c string) error {
+	if len(c) > maxCaseRef {
+		return fmt.Errorf("caseRef is %d bytes, limit %d", len(c), maxCaseRef)
+	}
+	if !utf8.ValidString(c) {
+		return errors.New("caseRef is not valid UTF-8")
+	}
+	for i, r := range c {
+		if !unicode.IsGraphic(r) {
+			return fmt.Errorf("caseRef has a character that is not printable (%U at byte %d): use letters, digits, punctuation, symbols and spaces", r, i)
+		}
+	}
+	return nil
+}
+
 func (st *reqState) deny(d schema.AccessDenial) {
 	st.mu.Lock()
 	st.denyLocked(d)
@@ -103,6 +140,18 @@ func (st *reqState) denyLocked(d schema.AccessDenial) {
 	st.data = true
 	if d.Department == "" {
 		d.Department = st.g.cfg.ID
+	}
+	if d.Leaf == 0 {
+		// One entry per distinct leafless denial: how often a request
+		// met it (once per withheld row, say) is not the entry's to say.
+		k := d.Department + "\x00" + d.Type + "\x00" + d.Reason + "\x00" + strings.Join(d.Fields, ",")
+		if st.denySeen[k] {
+			return
+		}
+		if st.denySeen == nil {
+			st.denySeen = map[string]bool{}
+		}
+		st.denySeen[k] = true
 	}
 	if len(st.denials) < maxDenials {
 		st.denials = append(st.denials, d)
@@ -121,6 +170,59 @@ func (st *reqState) disclose(leaf uint64, fields []string, subjects []string) {
 	}
 	for _, s := range subjects {
 		st.subjects[s] = true
+	}
+}
+
+// touch names, in the access entry, the citizens of a record version the
+// request read, whether or not anything of it was disclosed.
+func (st *reqState) touch(subjects []string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, s := range subjects {
+		st.subjects[s] = true
+	}
+}
+
+// withheld records a keyed query refused by the row condition and returns
+// the error it answers with. subjects are the tags of the row if it
+// exists (nil if not): each citizen concerned sees the probe in their own
+// access log. The entry always names exactly as many tags for the row as
+// its type has subject fields — its own, then random ones that name
+// nobody — so the entry, which is public in the log, does not tell
+// whether the row exists either.
+func (st *reqState) withheld(t *target, subjects []string) error {
+	n := 0
+	for _, f := range t.rt.Fields {
+		if f.Subject {
+			n++
+		}
+	}
+	st.touch(subjects)
+	for i := len(subjects); i < n; i++ {
+		st.touch([]string{decoyTag()})
+	}
+	st.deny(schema.AccessDenial{Department: t.department, Type: t.recordType, Reason: "row-condition"})
+	return rowConditionErr(t)
+}
+
+// decoyTag is a random value with the form of a subject tag (base64url of
+// 32 bytes, as schema.SubjectTag makes): without the ledger secret it
+// cannot be told from one, and it names no citizen.
+func decoyTag() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// audit marks a request that read something about people without a data
+// query (the access log, grants): it gets an access entry whose purpose
+// names what it read, unless a data query declared one.
+func (st *reqState) audit(reads string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.data = true
+	if st.reads == "" {
+		st.reads = reads
 	}
 }
 
