@@ -142,8 +142,8 @@ type Rejection struct {
 type Accepted struct {
 	Seq  uint64
 	Leaf uint64
-	// Sent is when this client first sent the message; zero when it was
-	// sent before the client was (re)opened.
+	// Sent is when this client first sent the message; zero for a
+	// message recovered from the outbox when the client was (re)opened.
 	Sent time.Time
 }
 
@@ -182,6 +182,20 @@ type Status struct {
 // same one fsync and one round trip as before, and many concurrent callers
 // share them.
 //
+// # Backlog first
+//
+// Open finds the outbox's pending rows: a previous process's, some sent,
+// some maybe committed but never sent, none known to be in flight (an
+// ingest that restarted meanwhile dropped the early messages it held).
+// Before the sender writes anything new, it re-sends all of them, in seq
+// order, MaxBatch per write; publishing calls meanwhile still commit to
+// the outbox and wait for their turn. So a gap a crash left is filled
+// first, and what follows it is not piled up in ingest's held set (its
+// max_pending) waiting for each gap row's next_attempt. A batch whose
+// write fails joins that backlog: until the backlog is written, nothing
+// with a higher seq is (its callers get [ErrQueued]), and the re-send loop
+// retries the backlog before anything else.
+//
 // Shutdown: Close stops accepting calls, lets the committer store and the
 // sender send what was queued, then closes the writer and the outbox.
 type Client struct {
@@ -191,6 +205,11 @@ type Client struct {
 	// mu serialises Kafka writes (the sender's and resendDue's), so
 	// messages leave in seq order.
 	mu sync.Mutex
+	// unsentLo–unsentHi (guarded by mu; 0–0: none) covers the pending
+	// rows this process has not written to Kafka: at Open, every pending
+	// row; later, batches whose write failed or was held back behind
+	// them. See sendUnsent.
+	unsentLo, unsentHi uint64
 
 	queue    chan *pubReq
 	toSend   chan *sendBatch
@@ -244,6 +263,14 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if err := c.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	var lo, hi sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT min(seq), max(seq) FROM outbox WHERE state = 'pending'`).Scan(&lo, &hi); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("adapters: couldn't read the outbox backlog: %w", err)
+	}
+	if lo.Valid {
+		c.unsentLo, c.unsentHi = uint64(lo.Int64), uint64(hi.Int64)
 	}
 	c.writer = topics.NewWriter(cfg.Brokers, cfg.ChangesTopic)
 	c.sendCtx, c.stopSend = context.WithCancel(context.WithoutCancel(ctx))
@@ -695,10 +722,18 @@ func (c *Client) seal(items []*pubItem) {
 	wg.Wait()
 }
 
-// sendLoop is the sender: it writes each committed batch with one Kafka
-// write, in commit order, and completes its callers.
+// sendLoop is the sender: it first sends the outbox backlog, then writes
+// each committed batch with one Kafka write, in commit order, and
+// completes its callers. A batch waits for the backlog (see [Client]).
 func (c *Client) sendLoop() {
+	c.mu.Lock()
+	if err := c.sendUnsent(c.sendCtx); err != nil && !errors.Is(err, ErrClosed) {
+		c.cfg.Logger.Warn("couldn't send the outbox backlog; re-sending it later", "err", err)
+	}
+	c.mu.Unlock()
 	for b := range c.toSend {
+		first := b.reqs[0].seqs[0]
+		last := b.reqs[len(b.reqs)-1].seqs[len(b.reqs[len(b.reqs)-1].seqs)-1]
 		c.mu.Lock()
 		now := time.Now()
 		c.sentMu.Lock()
@@ -708,10 +743,22 @@ func (c *Client) sendLoop() {
 			}
 		}
 		c.sentMu.Unlock()
-		err := c.writer.WriteMessages(c.sendCtx, b.msgs...)
-		c.mu.Unlock()
+		var err error
+		if c.unsentLo != 0 {
+			if uerr := c.sendUnsent(c.sendCtx); uerr != nil {
+				err = fmt.Errorf("adapters: held back behind unsent seqs: %w", uerr)
+			}
+		}
 		var werrs kafka.WriteErrors
-		perMsg := errors.As(err, &werrs) && len(werrs) == len(b.msgs)
+		perMsg := false
+		if err == nil {
+			err = c.writer.WriteMessages(c.sendCtx, b.msgs...)
+			perMsg = errors.As(err, &werrs) && len(werrs) == len(b.msgs)
+		}
+		if err != nil {
+			c.addUnsent(first, last)
+		}
+		c.mu.Unlock()
 		i := 0
 		for _, r := range b.reqs {
 			for range r.seqs {
@@ -1052,9 +1099,12 @@ func VerifyReceipt(r *schema.Receipt, envelope []byte, v note.Verifier) error {
 	return nil
 }
 
-// resendLoop re-sends pending messages whose receipt is overdue, in seq
-// order, with exponential backoff per message; while receipts keep
-// arriving, only those below the highest seq answered (see resendDue).
+// resendLoop sends what this process has not written yet (the outbox
+// backlog, failed writes; see [Client]), then re-sends pending messages
+// whose receipt is overdue, in seq order, with exponential backoff per
+// message; while receipts keep arriving, only those below the highest seq
+// answered (see resendDue): every row it considers was sent by this
+// process.
 func (c *Client) resendLoop(ctx context.Context) error {
 	tick := time.NewTicker(max(c.cfg.ResendAfter/4, 10*time.Millisecond))
 	defer tick.Stop()
@@ -1070,9 +1120,84 @@ func (c *Client) resendLoop(ctx context.Context) error {
 	}
 }
 
+// addUnsent adds the seqs lo–hi to the unsent range, which stays one
+// range: nothing is written while it is not empty, so what it spans that
+// was written is at most a failed write's partial success, and is only
+// sent twice. c.mu must be held.
+func (c *Client) addUnsent(lo, hi uint64) {
+	if c.unsentLo == 0 {
+		c.unsentLo, c.unsentHi = lo, hi
+		return
+	}
+	c.unsentLo, c.unsentHi = min(c.unsentLo, lo), max(c.unsentHi, hi)
+}
+
+// sendUnsent writes the pending rows of the unsent range, in seq order,
+// MaxBatch per write, whatever their next_attempt, and schedules each
+// page's re-send ResendAfter later (so resendDue's rule about the highest
+// settled seq applies to them only once this process has sent them). It
+// stops at the first failure, keeping the rest unsent, and before a page
+// when the client is closing. c.mu must be held.
+func (c *Client) sendUnsent(ctx context.Context) error {
+	for c.unsentLo != 0 {
+		select {
+		case <-c.quit:
+			return ErrClosed
+		default:
+		}
+		rows, err := c.db.QueryContext(ctx, `SELECT seq, message FROM outbox WHERE state = 'pending' AND seq BETWEEN ? AND ? ORDER BY seq LIMIT ?`,
+			c.unsentLo, c.unsentHi, c.cfg.MaxBatch)
+		if err != nil {
+			return fmt.Errorf("adapters: couldn't read the outbox backlog: %w", err)
+		}
+		var msgs []kafka.Message
+		var first, last uint64
+		for rows.Next() {
+			var msg []byte
+			if err := rows.Scan(&last, &msg); err != nil {
+				rows.Close()
+				return fmt.Errorf("adapters: couldn't read the outbox backlog: %w", err)
+			}
+			if first == 0 {
+				first = last
+			}
+			msgs = append(msgs, kafka.Message{Key: []byte(c.cfg.Department), Value: msg})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("adapters: couldn't read the outbox backlog: %w", err)
+		}
+		if len(msgs) == 0 { // settled meanwhile
+			c.unsentLo, c.unsentHi = 0, 0
+			return nil
+		}
+		if err := c.writer.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("adapters: couldn't send seqs %d–%d of the outbox backlog: %w", first, last, err)
+		}
+		if last >= c.unsentHi {
+			c.unsentLo, c.unsentHi = 0, 0
+		} else {
+			c.unsentLo = last + 1
+		}
+		// One statement for the page: the rows between first and last
+		// that are still pending are exactly the page.
+		if _, err := c.db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ? WHERE state = 'pending' AND seq BETWEEN ? AND ?`,
+			c.cfg.Now().Add(c.cfg.ResendAfter).UnixMilli(), first, last); err != nil {
+			return fmt.Errorf("adapters: couldn't schedule re-send of seqs %d–%d: %w", first, last, err)
+		}
+		c.cfg.Logger.Info("sent outbox backlog", "first", first, "last", last, "n", len(msgs))
+	}
+	return nil
+}
+
 func (c *Client) resendDue(ctx context.Context) error {
 	c.mu.Lock() // keep re-sends and new sends in seq order
 	defer c.mu.Unlock()
+	// What this process has not written goes first, whatever the rule
+	// below says: it is not queued in ingest, it is missing there.
+	if err := c.sendUnsent(ctx); err != nil {
+		return err
+	}
 	now := c.cfg.Now()
 	q, args := `SELECT seq, message, attempts FROM outbox WHERE state = 'pending' AND next_attempt <= ?`, []any{now.UnixMilli()}
 	if last := c.lastSettled.Load(); last != 0 && now.Sub(time.Unix(0, last)) < c.cfg.ResendAfter {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/adapters/demo"
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/internal/atomicfile"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store"
@@ -168,6 +170,7 @@ func (d *devLedger) open(ctx context.Context) error {
 		d.clients[dept] = c
 		d.defer_(c.Close)
 	}
+	removeStaleIssuerTemps(devIssuerKey(d.opts.data), logger)
 	if d.gw, err = d.openGateway(ctx, brokers, d.keys); err != nil {
 		return err
 	}
@@ -492,40 +495,82 @@ func (d *devLedger) progressLoop(ctx context.Context) error {
 	}
 }
 
-// devLogKey reads the dev log key, making it on first run.
+// devLogKey reads the dev log key, making it on first run (written
+// atomically: a crash leaves no key file or a whole one). Temporary files
+// a crash left beside it are removed. A key file that holds no usable key
+// (an empty one, as versions that wrote key files in two steps could
+// leave) is an error that says what to do.
 func devLogKey(name string) (string, error) {
-	skey, err := readKeyFile(name)
-	if err == nil {
-		return skey, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	if _, err := atomicfile.RemoveTemps(name); err != nil {
 		return "", err
 	}
-	skey, _, err = merkle.GenerateKey(devOrigin)
+	skey, err := readKeyFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		if skey, _, err = merkle.GenerateKey(devOrigin); err != nil {
+			return "", err
+		}
+		err = writeNew(name, []byte(skey+"\n"), 0o600)
+		if err == nil {
+			return skey, nil
+		}
+		if errors.Is(err, fs.ErrExist) { // another process made it first: use that one
+			skey, err = readKeyFile(name)
+		}
+	}
 	if err != nil {
 		return "", err
 	}
-	if err := writeNew(name, []byte(skey+"\n"), 0o600); err != nil {
-		return "", err
+	if skey == "" {
+		return "", devLogKeyError(name, "is empty")
+	}
+	if _, _, err := merkle.NewSigner(skey); err != nil {
+		return "", devLogKeyError(name, fmt.Sprintf("is truncated or damaged (%v)", err))
 	}
 	return skey, nil
 }
 
-// devSecret reads the ledger secret that keys subject tags in the
-// projection (hex), making a random one on first run. It must stay the
-// same for the projection's lifetime.
-func devSecret(name string) ([]byte, error) {
-	s, err := readSecret(name)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return s, err
+// devLogKeyError explains what to do about a dev log key file that holds
+// no usable key: whether a log was signed with it decides.
+func devLogKeyError(name, problem string) error {
+	logDir := filepath.Join(filepath.Dir(name), "log")
+	if _, err := os.Stat(logDir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("dev log key %s %s; no log was made with it (there is no %s): delete it and start again, and dev makes a new key", name, problem, logDir)
 	}
-	s = make([]byte, 32)
-	rand.Read(s)
-	if err := writeNew(name, []byte(hex.EncodeToString(s)+"\n"), 0o600); err != nil {
+	return fmt.Errorf("dev log key %s %s: restore it from a backup, since the log in %s is signed with it (a new key would not verify its checkpoints); if this ledger is disposable, delete the whole data directory %s and start again",
+		name, problem, logDir, filepath.Dir(name))
+}
+
+// devSecret reads the ledger secret that keys subject tags in the
+// projection (hex), making a random one on first run (written atomically,
+// as devLogKey's key). It must stay the same for the projection's
+// lifetime.
+func devSecret(name string) ([]byte, error) {
+	if _, err := atomicfile.RemoveTemps(name); err != nil {
 		return nil, err
 	}
-	return s, nil
+	s, err := readSecret(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		s = make([]byte, 32)
+		rand.Read(s)
+		err = writeNew(name, []byte(hex.EncodeToString(s)+"\n"), 0o600)
+		if err == nil {
+			return s, nil
+		}
+		if errors.Is(err, fs.ErrExist) { // another process made it first: use that one
+			s, err = readSecret(name)
+		}
+	}
+	if bad := (*badSecretError)(nil); errors.As(err, &bad) {
+		return nil, fmt.Errorf("%w: delete it and the projection %s, then start again: dev makes a new secret and projects the log again (the log does not depend on the secret)",
+			err, filepath.Join(filepath.Dir(name), "projection.db"))
+	}
+	return s, err
 }
+
+// badSecretError is a ledger secret file that holds no usable secret.
+type badSecretError struct{ name, problem string }
+
+func (e *badSecretError) Error() string { return "ledger secret " + e.name + " " + e.problem }
 
 // readSecret reads a hex ledger secret of at least 16 bytes.
 func readSecret(name string) ([]byte, error) {
@@ -533,9 +578,37 @@ func readSecret(name string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read ledger secret: %w", err)
 	}
-	s, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	text := strings.TrimSpace(string(b))
+	if text == "" {
+		return nil, &badSecretError{name, "is empty"}
+	}
+	s, err := hex.DecodeString(text)
 	if err != nil || len(s) < 16 {
-		return nil, fmt.Errorf("couldn't read ledger secret %s: not ≥ 16 hex bytes", name)
+		return nil, &badSecretError{name, "is truncated or damaged: not ≥ 16 hex bytes"}
 	}
 	return s, nil
+}
+
+// removeStaleIssuerTemps removes the temporary files (.dev-issuer-*.pem
+// beside key) that a crash while the dev token issuer's key was being made
+// left behind. Nothing reads them (the key is linked into place whole),
+// and they carry no lock telling a dead writer's from a running one's (a
+// `crossledger token` making the key now), so only those older than a
+// minute go: a writer takes milliseconds.
+func removeStaleIssuerTemps(key string, logger *slog.Logger) {
+	paths, err := filepath.Glob(filepath.Join(filepath.Dir(key), ".dev-issuer-*.pem"))
+	if err != nil {
+		return
+	}
+	for _, p := range paths {
+		st, err := os.Lstat(p)
+		if err != nil || !st.Mode().IsRegular() || time.Since(st.ModTime()) < time.Minute {
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			logger.Warn("dev: couldn't remove a temporary file left by a crash", "path", p, "err", err)
+			continue
+		}
+		logger.Info("dev: removed a temporary file left by a crash", "path", p)
+	}
 }

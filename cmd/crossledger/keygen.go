@@ -7,9 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/crossledger/crossledger/internal/atomicfile"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 )
@@ -68,22 +70,34 @@ func runKeygen(_ context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-// writeNew writes a file that must not exist yet: keygen never overwrites a key.
+// writeNew writes a key or secret file that must not exist yet (keygen
+// never overwrites a key) so that a crash leaves it absent or whole, never
+// empty or half-written: see [atomicfile.CreateNew]. A file that exists
+// yields an error matching fs.ErrExist.
 func writeNew(name string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	err := atomicfile.CreateNew(name, perm, func(w io.Writer) error {
+		if keyWriteFault != nil {
+			keyWriteFault(name, "created")
+		}
+		if _, err := w.Write(data); err != nil {
+			return err
+		}
+		if keyWriteFault != nil {
+			keyWriteFault(name, "written")
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("couldn't create key file: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't write key file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't sync key file: %w", err)
-	}
-	return f.Close()
+	return nil
 }
+
+// keyWriteFault, set only by tests, is called while writeNew writes name:
+// at "created", its temporary file exists and is empty; at "written", it
+// holds the data, not yet synced nor named. The crash tests kill the
+// process there.
+var keyWriteFault func(name, stage string)
 
 // sanitize makes a file name out of an origin or id.
 func sanitize(s string) string {
