@@ -210,17 +210,18 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	// MaxIntrospectionDepth (graphql-go has one depth for both). Its
 	// selection count includes fragment spreads and inline fragments,
 	// which MaxFields does not, so MaxFields is the stricter of the two.
-	// The text it is given is the checker's canonical print, which may be
-	// longer than the caller's by its escapes (a byte becomes \u00XX).
+	// The text it is given is the checker's canonical print, which the
+	// checker holds to MaxQueryBytes too; the overlap limit admits every
+	// pair of MaxFields selections.
 	opts := func(depth int) []graphql.SchemaOpt {
 		return []graphql.SchemaOpt{
 			graphql.UseStringDescriptions(),
 			graphql.UseFieldResolvers(),
 			graphql.MaxDepth(depth),
-			graphql.MaxQueryLength(6 * cfg.Limits.MaxQueryBytes),
+			graphql.MaxQueryLength(cfg.Limits.MaxQueryBytes),
 			graphql.MaxSelections(cfg.Limits.MaxFields),
 			graphql.MaxParallelism(16),
-			graphql.OverlapValidationLimit(100_000),
+			graphql.OverlapValidationLimit(max(100_000, cfg.Limits.MaxFields*(cfg.Limits.MaxFields-1)/2)),
 			graphql.RestrictIntrospection(func(ctx context.Context) bool {
 				st := stateOf(ctx)
 				return st != nil && st.authenticated

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -520,6 +521,25 @@ func TestLowFindings(t *testing.T) {
 		}
 		if r := s.post(analyst, []byte("{\"query\":\"{ checkpoint { size } }\"}\r\n \n")); r.Status != 200 {
 			t.Fatalf("trailing white space refused: %d %s", r.Status, truncate(r.Body))
+		}
+	})
+
+	t.Run("a chunked body over the limit", func(t *testing.T) {
+		// No Content-Length: the limit holds while reading, after the
+		// token was checked.
+		big := append([]byte(`{"query":"{ checkpoint { size } }","variables":{"x":"`), bytes.Repeat([]byte("x"), 300<<10)...)
+		big = append(big, `"}}`...)
+		req, _ := http.NewRequestWithContext(s.ctx, http.MethodPost, s.srv.URL+"/graphql", io.MultiReader(bytes.NewReader(big)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+analyst)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !bytes.Contains(body, []byte("BODY_TOO_LARGE")) {
+			t.Fatalf("chunked 300 KiB body: %d %s", resp.StatusCode, body)
 		}
 	})
 

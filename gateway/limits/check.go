@@ -41,6 +41,13 @@ type Report struct {
 	// Introspection is set if the operation that will run selects __schema
 	// or __type (__typename does not count).
 	Introspection bool
+	// Query is the document Check measured, printed canonically; the
+	// gateway executes this text, never the caller's. It holds every
+	// operation and fragment of the caller's document (graphql-go validates
+	// them all) and is at most Limits.MaxQueryBytes long. Empty if Check
+	// refused the query. See "Canonical print" in the package
+	// documentation.
+	Query string
 }
 
 // New loads the SDL (the gateway's schema.graphql) and returns a Checker
@@ -62,11 +69,15 @@ func New(sdl string, l Limits) (*Checker, error) {
 // Limits returns the limits c enforces.
 func (c *Checker) Limits() Limits { return c.l }
 
-// Check parses query and measures it. It returns a *[LimitError] if the
-// query is too long, does not parse, has an unknown or cyclic fragment
-// spread, names no runnable operation, or exceeds a limit; otherwise the
-// [Report]. Check takes time and memory linear in len(query) (which it
-// bounds first), whatever the query: fragments are measured once each.
+// Check parses query, measures it and prints it canonically. It returns a
+// *[LimitError] if the query is too long (as sent or as printed), does not
+// parse, has an unknown or cyclic fragment spread, names no runnable
+// operation, exceeds a limit, or holds a literal graphql-go cannot read as
+// gqlparser did (an integer outside int64, a float outside float64, a
+// string that is not UTF-8); otherwise the [Report], whose Query is the
+// text to execute. Check takes time and memory linear in len(query)
+// (which it bounds first), whatever the query: fragments are measured once
+// each.
 //
 // Check is not a validator: a field the schema does not have is measured
 // as a scalar and left for graphql-go to reject.
@@ -144,10 +155,10 @@ func (c *Checker) Check(query, operationName string, variables map[string]any) (
 	// Fragments no operation spreads: graphql-go still validates them.
 	for _, f := range doc.Fragments {
 		fr := w.frags[f.Name]
-		if fr.state == done {
+		if fr.state[0] == done || fr.state[1] == done {
 			continue
 		}
-		a, err := w.spread(f.Name)
+		a, err := w.spread(f.Name, true)
 		if err != nil {
 			return Report{}, err
 		}
@@ -179,6 +190,19 @@ func (c *Checker) Check(query, operationName string, variables map[string]any) (
 		return rep, limitErr(CodeTooCostly, c.l.MaxIntrospectionCost, rep.IntrospectionCost,
 			"introspection cost %s exceeds the limit of %d", count(rep.IntrospectionCost), c.l.MaxIntrospectionCost)
 	}
+
+	text, err := printDocument(doc)
+	if err != nil {
+		return rep, err
+	}
+	// Printing drops comments and most white space but escapes what block
+	// strings held raw (a newline becomes \n, DEL \u007F), so a query of
+	// long strings can grow; graphql-go's MaxQueryLength then still holds.
+	if len(text) > c.l.MaxQueryBytes {
+		return rep, limitErr(CodeQueryTooLarge, c.l.MaxQueryBytes, len(text),
+			"query is %d bytes long printed canonically (its strings escaped), over the limit of %d", len(text), c.l.MaxQueryBytes)
+	}
+	rep.Query = text
 	return rep, nil
 }
 
@@ -229,10 +253,15 @@ const (
 	done
 )
 
+// fragment is a named fragment's measure, taken apart where it is spread
+// at the root of an operation ([1]), where __schema and __type are
+// introspection, and elsewhere ([0]: a fragment on Query spread in a
+// field returning Query), where they are fields like any other, which the
+// lists around them multiply and which count towards MaxDepth.
 type fragment struct {
 	def   *ast.FragmentDefinition
-	state fragState
-	agg   agg
+	state [2]fragState
+	agg   [2]agg
 }
 
 type walker struct {
@@ -265,7 +294,7 @@ func (w *walker) set(ss ast.SelectionSet, t *ast.Definition, root bool) (agg, er
 			}
 			acc.add(a)
 		case *ast.FragmentSpread:
-			a, err := w.spread(s.Name)
+			a, err := w.spread(s.Name, root)
 			if err != nil {
 				return agg{}, err
 			}
@@ -275,16 +304,22 @@ func (w *walker) set(ss ast.SelectionSet, t *ast.Definition, root bool) (agg, er
 	return acc, nil
 }
 
-// spread measures a named fragment, once: later spreads reuse the result,
-// which keeps fragments that spread each other many times linear.
-func (w *walker) spread(name string) (agg, error) {
+// spread measures a named fragment spread at the root of an operation or
+// elsewhere, once for each: later spreads reuse the result, which keeps
+// fragments that spread each other many times linear.
+func (w *walker) spread(name string, root bool) (agg, error) {
 	f := w.frags[name]
 	if f == nil {
 		return agg{}, badQuery("unknown fragment %q", name)
 	}
-	switch f.state {
+	t := w.c.schema.Types[f.def.TypeCondition]
+	r := 0
+	if root && t != nil && t == w.c.schema.Query {
+		r = 1
+	}
+	switch f.state[r] {
 	case done:
-		return f.agg, nil
+		return f.agg[r], nil
 	case visiting:
 		i := len(w.path) - 1
 		for i > 0 && w.path[i] != name {
@@ -293,15 +328,14 @@ func (w *walker) spread(name string) (agg, error) {
 		cycle := append(append([]string(nil), w.path[i:]...), name)
 		return agg{}, badQuery("fragment cycle: %s", strings.Join(cycle, " → "))
 	}
-	f.state = visiting
+	f.state[r] = visiting
 	w.path = append(w.path, name)
-	t := w.c.schema.Types[f.def.TypeCondition]
-	a, err := w.set(f.def.SelectionSet, t, t != nil && t == w.c.schema.Query)
+	a, err := w.set(f.def.SelectionSet, t, r == 1)
 	if err != nil {
 		return agg{}, err
 	}
 	w.path = w.path[:len(w.path)-1]
-	f.state, f.agg = done, a
+	f.state[r], f.agg[r] = done, a
 	return a, nil
 }
 

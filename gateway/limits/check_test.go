@@ -218,6 +218,13 @@ func TestNormalQueries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The print is measured as the query was (print_test.go
+			// pins the text itself).
+			again, err := c.Check(got.Query, tc.op, tc.vars)
+			if err != nil || again != got {
+				t.Errorf("Check of the print %q: %+v, %v; want %+v", got.Query, again, err, got)
+			}
+			got.Query = ""
 			if got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}

@@ -1,6 +1,6 @@
 // Package limits keeps abusive requests away from the gateway's GraphQL
-// engine: a body-size limit ([LimitBody]), per-identity and per-address
-// rate limits ([RateLimiter]), and a pre-check of every query
+// engine: the request limits ([Limits], among them the body size the
+// gateway reads), per-identity and per-address rate limits ([RateLimiter]), and a pre-check of every query
 // ([Checker.Check]) for length, depth, field count and cost, run before
 // graphql-go parses and validates it. graphql-go's validation is
 // super-linear in the number of fields (its overlapping-fields rule
@@ -10,12 +10,15 @@
 //
 // # Order of checks
 //
-// Per request, the gateway applies: body size (LimitBody, 413), rate limit
-// (429 with Retry-After; by identity, or by [RemoteKey] for
-// unauthenticated callers), then Check on the query text (QUERY_TOO_LARGE
+// Per request, the gateway applies: a declared body size over
+// MaxBodyBytes (413), authentication from the headers, rate limit (429
+// with Retry-After; by identity, or by [RemoteKey] for unauthenticated
+// callers), the body read up to MaxBodyBytes (413), then Check on the query text (QUERY_TOO_LARGE
 // before parsing; BAD_QUERY, or TOO_COSTLY for a first over MaxListSize,
-// while measuring; then TOO_DEEP, TOO_MANY_FIELDS, TOO_COSTLY), then refuses Report.Introspection to unauthenticated
-// callers, then hands the query to graphql-go under Limits.QueryTimeout.
+// while measuring; then TOO_DEEP, TOO_MANY_FIELDS, TOO_COSTLY; then
+// BAD_QUERY or QUERY_TOO_LARGE while printing), then refuses
+// Report.Introspection to unauthenticated callers, then hands Report.Query
+// (see Canonical print below) to graphql-go under Limits.QueryTimeout.
 // Nothing unauthenticated reaches graphql-go's parser without passing
 // Check.
 //
@@ -61,14 +64,50 @@
 //
 // Depth counts field levels (a top-level scalar field has depth 1) through
 // fragments; the __schema and __type subtrees are held to
-// Limits.MaxIntrospectionDepth, the rest of the query to Limits.MaxDepth. Fields counts every field selection, aliases included, with
-// fragments expanded, over every operation and unused fragment of the
-// document, since graphql-go validates them all; Cost is of the operation
-// that will run.
+// Limits.MaxIntrospectionDepth, the rest of the query to Limits.MaxDepth.
+// (That is at the root of an operation; below a field returning Query,
+// which the gateway's schema has not, they are fields like any other.)
+// Fields counts every field selection, aliases included, with fragments
+// expanded, over every operation and unused fragment of the document,
+// since graphql-go validates them all; Cost is of the operation that will
+// run.
 //
 // # Parser
 //
 // Queries and the SDL are parsed with github.com/vektah/gqlparser/v2's
 // parser (not its validator): its lexer is linear and it refuses nesting
 // deeper than 1000 levels instead of exhausting the stack.
+//
+// # Canonical print
+//
+// graphql-go reads query text with its own lexer (Go's text/scanner), which
+// disagrees with gqlparser's: it ends a block string at the first """ even
+// after a backslash, so what gqlparser read as string content runs as
+// selections; it skips // and /* */ comments; it reads Go's number, char
+// and raw-string forms. So Check measures gqlparser's AST, prints it back,
+// and the gateway executes [Report].Query, never the caller's text: one
+// measurement of what runs. The print holds every operation, then every
+// fragment, one per line; comments, descriptions and optional white space
+// are dropped, and a space separates two tokens only where they would
+// otherwise merge (a name or number before a name or number, a string
+// before a quote):
+//
+//	query R($n:Int=4){a:records(department:"tax",type:"parcel",first:$n){edges{node{...F}}}}
+//	fragment F on Record{fields{name value}}
+//
+// Every string, block strings included, is printed as an ordinary string
+// with only the escapes \" \\ \n \r \t \b \f and \u00XX (the other control
+// characters and DEL); everything else, non-ASCII included, is raw UTF-8.
+// These escapes mean the same to GraphQL, to text/scanner and to
+// strconv.Unquote (with which graphql-go deserializes strings), and
+// graphql-go's rewriting of \u escapes leaves \u00XX alone. Names and
+// numbers are printed as gqlparser read them, forms text/scanner reads as
+// the same tokens. Check refuses (BAD_QUERY) what cannot be printed to be
+// read the same way: an integer literal outside int64 or a float literal
+// that overflows float64, anywhere in the document (graphql-go converts
+// literals with strconv and panics if that fails: for a custom scalar or
+// Float argument, a variable's default, or while comparing overlapping
+// fields' arguments during validation), and a string that is not valid
+// UTF-8. The print is held to Limits.MaxQueryBytes too (QUERY_TOO_LARGE),
+// so graphql-go's MaxQueryLength set to that bound never refuses it.
 package limits

@@ -11,12 +11,14 @@ import (
 type Limits struct {
 	// MaxBodyBytes is the largest HTTP request body the gateway reads
 	// (query, operation name and variables, as JSON). Larger bodies are
-	// answered 413 by [LimitBody] before anything is parsed.
+	// answered 413 before anything is parsed (a declared length over it
+	// before the body is read).
 	MaxBodyBytes int64
 
 	// MaxQueryBytes is the longest query text, in bytes. It is checked
 	// before the query is parsed, so it also bounds the parser's time and
-	// memory.
+	// memory, and again on the canonical print ([Report].Query), which is
+	// what graphql-go is given.
 	MaxQueryBytes int
 
 	// MaxDepth is the deepest field nesting, counting every field level
@@ -124,7 +126,7 @@ const (
 	CodeTooManyFields = "TOO_MANY_FIELDS"
 	CodeTooCostly     = "TOO_COSTLY"
 	CodeBadQuery      = "BAD_QUERY"
-	CodeBodyTooLarge  = "BODY_TOO_LARGE" // used by LimitBody only
+	CodeBodyTooLarge  = "BODY_TOO_LARGE" // the body is over MaxBodyBytes (HTTP 413)
 )
 
 // LimitError is a query the gateway refuses to run. Code is one of the
