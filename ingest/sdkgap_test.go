@@ -1,12 +1,10 @@
 package ingest_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -27,7 +25,6 @@ import (
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/ingest/ingesttest"
-	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -251,47 +248,12 @@ func TestSDKRestartSendsBacklogFirst(t *testing.T) {
 	defer cancel()
 
 	// The ledger side, with a registry to watch the held gauge.
-	addr := ingesttest.Broker(t)
-	dir := t.TempDir()
-	cfg := ingesttest.Topics(ingest.Config{Brokers: []string{addr}, PayloadDir: filepath.Join(dir, "payloads"), BatchAge: 5 * time.Millisecond},
-		ingesttest.Suffix("gap"))
-	cfg.SetDefaults()
-	skey, vkey, err := merkle.GenerateKey("sdkgap.example/crossledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: skey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := schema.DemoGenesis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := schema.NewKeyRing(g)
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
-	in, err := ingest.New(ctx, cfg, ingest.Deps{Log: l, Catalog: schema.Demo(), Keys: ring, Logger: ingesttest.Logger(slog.LevelError), Registerer: reg})
-	if err != nil {
-		l.Close()
-		t.Fatal(err)
-	}
-	ictx, stopIngest := context.WithCancel(ctx)
-	ingested := make(chan struct{})
-	go func() {
-		defer close(ingested)
-		if err := in.Run(ictx); err != nil && ictx.Err() == nil {
-			t.Errorf("ingest: %v", err)
-		}
-	}()
-	defer func() { stopIngest(); <-ingested; l.Close() }()
-	for _, topic := range []string{cfg.ChangesTopic, cfg.ReceiptsTopic} {
-		if _, err := ingest.Partitions(ctx, cfg.Brokers, topic); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := t.TempDir()
+	st := ingesttest.Start(t, ctx, ingesttest.Options{Dir: dir, Registerer: reg,
+		Config: ingest.Config{BatchAge: 5 * time.Millisecond}})
+	addr, cfg, vkey := st.Addr, st.Config, st.VKey
+	cfg.SetDefaults() // for MaxPending
 
 	childDir := filepath.Join(dir, "child")
 	if err := os.Mkdir(childDir, 0o755); err != nil {
@@ -309,25 +271,7 @@ func TestSDKRestartSendsBacklogFirst(t *testing.T) {
 		cmd.Env = append(os.Environ(), envGapDir+"="+childDir, envGapPhase+"="+phase, envGapBroker+"="+addr,
 			envGapTopics+"="+cfg.ChangesTopic+","+cfg.ReceiptsTopic, envGapVKey+"="+vkey, envGapNew+"="+strconv.Itoa(newPerDept))
 		cmd.Stderr = stderr
-		ingesttest.DieWithParent(cmd)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 100)
-		exited := make(chan struct{})
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-			cmd.Wait()
-			close(exited)
-		}()
+		lines, exited := ingesttest.StartChild(t, cmd)
 		return cmd, lines, exited
 	}
 	// await waits for the child to say want, failing t if it exits or
@@ -508,7 +452,7 @@ func TestSDKRestartSendsBacklogFirst(t *testing.T) {
 	}
 
 	// The log: every department dense from 1 to the last seq.
-	idx := ingesttest.SeqIndex(t, ctx, l)
+	idx := ingesttest.SeqIndex(t, ctx, st.Log)
 	for _, d := range sdkGapDepts {
 		if got := uint64(len(idx[d])); got != total {
 			t.Errorf("%s: %d seqs logged, want %d", d, got, total)

@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -217,25 +216,7 @@ func TestSDKKilledMidPublish(t *testing.T) {
 			envSDKTopics+"="+s.Config.ChangesTopic+","+s.Config.ReceiptsTopic, envSDKVKey+"="+s.VKey,
 			envSDKTotal+"="+strconv.Itoa(perDept))
 		cmd.Stderr = stderr
-		ingesttest.DieWithParent(cmd)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 100)
-		exited := make(chan struct{})
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-			cmd.Wait()
-			close(exited)
-		}()
+		lines, exited := ingesttest.StartChild(t, cmd)
 		return cmd, lines, exited
 	}
 	recorded := func() int {

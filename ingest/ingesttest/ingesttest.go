@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/crossledger/crossledger/adapters"
@@ -85,6 +86,8 @@ type Options struct {
 	Pushback bool
 	// Logger defaults to errors on stderr.
 	Logger *slog.Logger
+	// Registerer receives ingest's metrics (to watch a gauge); nil: none.
+	Registerer prometheus.Registerer
 }
 
 // Stack is a running log, ingest and (optionally) projector.
@@ -144,7 +147,7 @@ func Start(t testing.TB, ctx context.Context, o Options) *Stack {
 	}
 	cat := schema.Demo()
 	s := &Stack{Addr: cfg.Brokers[0], Config: cfg, Dir: dir, Log: l, Verifier: l.Verifier(), VKey: vkey, Catalog: cat}
-	deps := ingest.Deps{Log: l, Catalog: cat, Keys: ring, Logger: logger}
+	deps := ingest.Deps{Log: l, Catalog: cat, Keys: ring, Logger: logger, Registerer: o.Registerer}
 	if o.Store != nil {
 		s.Projector = &ingest.Projector{Log: l, Store: o.Store, Catalog: cat, LedgerSecret: LedgerSecret,
 			BatchSize: o.ProjectorBatch, Poll: 10 * time.Millisecond, MaxBackoff: time.Second, Logger: logger}
