@@ -44,7 +44,13 @@
 //     department) until the missing seqs arrive, never reordered. Held
 //     messages live in memory only: after a restart they are gone, and the
 //     sender's SDK re-sends them (it re-sends anything without a verified
-//     receipt).
+//     receipt). A held seq received again changes nothing with the same
+//     bytes and is an equivocation with others; past a full set, a message
+//     is dropped, to be re-sent.
+//
+// The rule is the sequencer's (sequencer.go), a type without I/O whose
+// table tests cover every case above; the batch loop adds the durable
+// steps around it.
 //
 // # Backpressure
 //

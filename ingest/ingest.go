@@ -52,8 +52,8 @@ type Ingester struct {
 	// leaves[dept][s-1] is the leaf of the department's seq s: a
 	// department's logged seqs are exactly 1..last (gaps are held, never
 	// logged), so a slice indexes them.
-	leaves  map[string][]uint64
-	pending map[string]map[uint64]*item
+	leaves map[string][]uint64
+	seq    *sequencer // the seq rule; its marks are st.Departments
 
 	writer *kafka.Writer
 	// answers carries committed batches' items to the receipt producer,
@@ -118,8 +118,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Ingester, error) {
 	}
 	in := &Ingester{
 		cfg: cfg, log: deps.Log, catalog: deps.Catalog, keys: deps.Keys, payloads: pl, logger: deps.Logger,
-		leaves: map[string][]uint64{}, pending: map[string]map[uint64]*item{},
-		lag: deps.Projection, statfs: freeDisk, m: m,
+		leaves: map[string][]uint64{}, lag: deps.Projection, statfs: freeDisk, m: m,
 	}
 	if raw := deps.Log.State(); len(raw) > 0 {
 		if err := json.Unmarshal(raw, &in.st); err != nil {
@@ -132,6 +131,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Ingester, error) {
 	if in.st.Departments == nil {
 		in.st.Departments = map[string]deptMark{}
 	}
+	in.seq = newSequencer(cfg.MaxPending, in.st.Departments)
 	if err := in.rebuild(ctx, size); err != nil {
 		return nil, err
 	}
@@ -476,149 +476,61 @@ func (in *Ingester) checkBody(env *schema.Envelope, discl []string, topic string
 	return nil
 }
 
-// sequence applies the seq rule in order, appends the accepted entries
-// with their payloads and the new state, and sends receipts. It returns
-// the items left after a cut.
+// sequence applies the seq rule (see [sequencer]) to the batch, makes the
+// plan durable — the accepted entries' payloads, then the entries with the
+// new state in one append — and hands the decided items to the receipt
+// producer. It returns the items left after a cut.
 func (in *Ingester) sequence(ctx context.Context, batch []*item) (rest []*item, err error) {
 	size := in.log.Size()
-	var (
-		accepted []*item
-		answered []*item // every item that gets a receipt, in order
-		cut      = -1
-		st       = in.st
-	)
+	p, err := in.seq.sequence(batch, size, seqSource{ctx, in})
+	if err != nil {
+		return nil, err
+	}
+	st := in.st
 	st.Offsets = clone(in.st.Offsets)
-	st.Departments = clone(in.st.Departments)
-	batchSeq := map[string]map[uint64]*item{} // accepted in this batch
-	accept := func(it *item) bool {
-		env := it.env
-		leaf := size + uint64(len(accepted))
-		pub, err := in.keys.ResolveKey(env.Department, env.KeyID, leaf)
-		if err != nil || !bytes.Equal(pub, it.pub) {
-			it.err = &schema.SignatureError{Department: env.Department, Seq: env.Seq, KeyID: env.KeyID, Reason: fmt.Sprintf("key not valid at index %d", leaf), Err: schema.ErrUnknownKey}
-			return false
-		}
-		switch env.Kind {
-		case schema.KindDepartmentKey:
-			if err := in.keys.Apply(env, leaf); err != nil {
-				it.err = err
-				return false
-			}
-			st.KeyLeaves = append(st.KeyLeaves, leaf)
-		case schema.KindSchema:
-			if err := in.catalog.AddVersion(env.Department, env.Schema.RecordType); err != nil {
-				it.err = err
-				return false
-			}
-			st.SchemaLeaves = append(st.SchemaLeaves, leaf)
-		}
-		it.leaf, it.outcome = leaf, schema.StatusAccepted
-		accepted = append(accepted, it)
-		st.Departments[env.Department] = deptMark{Seq: env.Seq, Digest: it.digest}
-		if batchSeq[env.Department] == nil {
-			batchSeq[env.Department] = map[uint64]*item{}
-		}
-		batchSeq[env.Department][env.Seq] = it
-		return true
-	}
-	isCut := func(it *item) bool {
-		return it.outcome == schema.StatusAccepted && (it.env.Kind == schema.KindDepartmentKey || it.env.Kind == schema.KindSchema)
-	}
-	// drain releases held items of dept that are now next in line.
-	drain := func(dept string) bool {
-		for {
-			next := st.Departments[dept].Seq + 1
-			held, ok := in.pending[dept][next]
-			if !ok {
-				return false
-			}
-			delete(in.pending[dept], next)
-			if accept(held) {
-				answered = append(answered, held)
-				if isCut(held) {
-					return true
-				}
-				continue
-			}
-			answered = append(answered, held)
-			return false
-		}
-	}
-	for dept := range in.pending {
-		if drain(dept) {
-			cut = -2
-			break
-		}
-	}
-	for i, it := range batch {
-		if cut != -1 {
-			break
-		}
+	for _, it := range batch[:p.next] {
 		k := offsetKey(it.topic, it.partition)
 		if it.offset+1 > st.Offsets[k] {
 			st.Offsets[k] = it.offset + 1
 		}
-		if it.err != nil {
-			answered = append(answered, it)
-			continue
-		}
-		env := it.env
-		next := st.Departments[env.Department].Seq + 1
-		switch {
-		case env.Seq == next:
-			if accept(it) {
-				answered = append(answered, it)
-				if isCut(it) || drain(env.Department) {
-					cut = i
-				}
+	}
+	st.Departments = p.marks
+	accepted := make([]*item, 0, len(p.decisions))
+	answered := make([]*item, 0, len(p.decisions)) // every item that gets a receipt, in order
+	for _, d := range p.decisions {
+		it, env := d.it, d.it.env
+		switch d.outcome {
+		case seqAccepted:
+			it.leaf, it.outcome = d.leaf, schema.StatusAccepted
+			accepted = append(accepted, it)
+			switch env.Kind {
+			case schema.KindDepartmentKey:
+				st.KeyLeaves = append(st.KeyLeaves, d.leaf)
+			case schema.KindSchema:
+				st.SchemaLeaves = append(st.SchemaLeaves, d.leaf)
+			}
+		case seqDuplicate:
+			it.leaf, it.outcome = d.leaf, schema.StatusDuplicate
+		case seqEquivocation:
+			it.err = d.err
+			if e := d.err.(*equivocationError); e.Held {
+				in.logger.Error("equivocation", "department", e.Department, "seq", e.Seq, "held_digest", e.Have, "received_digest", e.Got)
 			} else {
-				answered = append(answered, it)
+				in.logger.Error("equivocation", "department", e.Department, "seq", e.Seq, "leaf", e.Leaf,
+					"logged_digest", e.Have, "received_digest", e.Got)
 			}
-		case env.Seq < next:
-			prev, err := in.logged(ctx, env.Department, env.Seq, batchSeq)
-			if err != nil {
-				return nil, err
-			}
-			switch {
-			case prev == nil:
-				it.err = fmt.Errorf("%s seq %d, next expected %d: %w", env.Department, env.Seq, next, schema.ErrReplay)
-			case bytes.Equal(prev.raw, it.raw):
-				it.leaf, it.outcome = prev.leaf, schema.StatusDuplicate
-			default:
-				it.err = fmt.Errorf("%s seq %d is logged at leaf %d with digest %s, got digest %s: %w",
-					env.Department, env.Seq, prev.leaf, prev.digest, it.digest, schema.ErrEquivocation)
-				in.logger.Error("equivocation", "department", env.Department, "seq", env.Seq, "leaf", prev.leaf,
-					"logged_digest", prev.digest, "received_digest", it.digest)
-			}
+		case seqReplay, seqRejected:
+			it.err = d.err
+		case seqDropped:
+			in.m.heldDropped.Inc()
+			in.logger.Warn("pending set full; dropping early message, the sender will re-send",
+				"department", env.Department, "seq", env.Seq, "next", d.next)
+		}
+		if d.outcome.receipted() {
 			answered = append(answered, it)
-		default: // a gap: hold until it fills, never reorder
-			held := in.pending[env.Department]
-			if old, ok := held[env.Seq]; ok {
-				if !bytes.Equal(old.raw, it.raw) {
-					it.err = fmt.Errorf("%s seq %d already held with digest %s, got %s: %w", env.Department, env.Seq, old.digest, it.digest, schema.ErrEquivocation)
-					in.logger.Error("equivocation", "department", env.Department, "seq", env.Seq, "held_digest", old.digest, "received_digest", it.digest)
-					answered = append(answered, it)
-				}
-				continue
-			}
-			if len(held) >= in.cfg.MaxPending {
-				in.m.heldDropped.Inc()
-				in.logger.Warn("pending set full; dropping early message, the sender will re-send",
-					"department", env.Department, "seq", env.Seq, "next", next)
-				continue
-			}
-			if held == nil {
-				held = map[uint64]*item{}
-				in.pending[env.Department] = held
-			}
-			held[env.Seq] = it
 		}
 	}
-	if cut >= 0 {
-		rest = batch[cut+1:]
-	} else if cut == -2 {
-		rest = batch
-	}
+	rest = batch[p.next:]
 
 	if len(accepted) > 0 || len(answered) > 0 {
 		entries := make([][]byte, len(accepted))
@@ -640,17 +552,14 @@ func (in *Ingester) sequence(ctx context.Context, batch []*item) (rest []*item, 
 		}
 		in.m.observeStage(stageAppend, start)
 		in.st = st
+		in.seq.commit(p)
 		for _, it := range accepted {
 			in.leaves[it.env.Department] = append(in.leaves[it.env.Department], it.leaf)
 		}
 		in.m.accepted.Add(float64(len(accepted)))
 		in.m.logSize.Set(float64(in.log.Size()))
 	}
-	held := 0
-	for _, h := range in.pending {
-		held += len(h)
-	}
-	in.m.held.Set(float64(held))
+	in.m.held.Set(float64(in.seq.heldCount()))
 	if in.answers == nil || len(answered) == 0 {
 		return rest, in.answer(ctx, answered)
 	}
@@ -662,23 +571,47 @@ func (in *Ingester) sequence(ctx context.Context, batch []*item) (rest []*item, 
 	}
 }
 
-// logged returns the logged (or accepted in this batch) item of dept's
-// seq, with raw bytes, leaf and digest, or nil if the seq is unknown.
-func (in *Ingester) logged(ctx context.Context, dept string, seq uint64, batchSeq map[string]map[uint64]*item) (*item, error) {
-	if it, ok := batchSeq[dept][seq]; ok {
-		return it, nil
+// admit checks an entry the seq rule accepts at the leaf it gets: the key
+// it was verified with must be valid there (check resolved it at the
+// highest leaf it could get). A department.key or schema entry is applied
+// to the key ring or catalog now, so the entries after the cut it makes
+// are checked under it.
+func (in *Ingester) admit(it *item, leaf uint64) error {
+	env := it.env
+	pub, err := in.keys.ResolveKey(env.Department, env.KeyID, leaf)
+	if err != nil || !bytes.Equal(pub, it.pub) {
+		return &schema.SignatureError{Department: env.Department, Seq: env.Seq, KeyID: env.KeyID, Reason: fmt.Sprintf("key not valid at index %d", leaf), Err: schema.ErrUnknownKey}
 	}
-	ls := in.leaves[dept]
+	switch env.Kind {
+	case schema.KindDepartmentKey:
+		return in.keys.Apply(env, leaf)
+	case schema.KindSchema:
+		return in.catalog.AddVersion(env.Department, env.Schema.RecordType)
+	}
+	return nil
+}
+
+// seqSource is the [seqLog] of one sequence call: the Ingester's log and
+// key ring.
+type seqSource struct {
+	ctx context.Context
+	in  *Ingester
+}
+
+func (s seqSource) Logged(dept string, seq uint64) ([]byte, uint64, bool, error) {
+	ls := s.in.leaves[dept]
 	if seq == 0 || seq > uint64(len(ls)) {
-		return nil, nil
+		return nil, 0, false, nil
 	}
 	leaf := ls[seq-1]
-	raw, err := in.log.Entry(ctx, leaf) // merkle caches decoded bundles: runs of duplicates are cheap
+	raw, err := s.in.log.Entry(s.ctx, leaf) // merkle caches decoded bundles: runs of duplicates are cheap
 	if err != nil {
-		return nil, fmt.Errorf("ingest: couldn't read leaf %d: %w", leaf, err)
+		return nil, 0, false, fmt.Errorf("ingest: couldn't read leaf %d: %w", leaf, err)
 	}
-	return &item{raw: raw, leaf: leaf, digest: schema.EnvelopeDigest(raw)}, nil
+	return raw, leaf, true, nil
 }
+
+func (s seqSource) Admit(it *item, leaf uint64) error { return s.in.admit(it, leaf) }
 
 // answer produces one receipt per item (with a proof for logged ones) to
 // the receipts topic, and rejected messages to the rejected topic.
