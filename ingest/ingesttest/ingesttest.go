@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/crossledger/crossledger/adapters"
