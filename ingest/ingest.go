@@ -231,17 +231,22 @@ func (in *Ingester) Run(ctx context.Context) error {
 	in.writer = topics.NewWriter(c.Brokers, "")
 	defer in.writer.Close()
 
-	g, gctx := errgroup.WithContext(ctx)
 	// Receipts are produced behind the batch loop: the batch is durable
 	// before its items are queued here, and a receipt that is never sent
 	// only makes its sender re-send (and get the duplicate receipt). The
 	// queue is short so a slow receipts topic slows ingest down.
-	in.answers = make(chan []*item, 4)
+	answers := make(chan []*item, 4)
+	in.answers = answers
 	defer func() { in.answers = nil }()
+	// Every goroutine started here is stopped and waited for before Run
+	// returns, also when it returns early (a topic that can't be read).
+	rctx, cancel := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(rctx)
+	defer func() { cancel(); g.Wait() }()
 	g.Go(func() error {
 		for {
 			select {
-			case items := <-in.answers:
+			case items := <-answers:
 				if err := in.answer(gctx, items); err != nil {
 					if gctx.Err() != nil {
 						return nil
