@@ -95,7 +95,7 @@ func TestFederationDepartmentDown(t *testing.T) {
 			t.Cleanup(func() { dropDatabases(chAddr, db) })
 			return st
 		},
-		stores: func(store.Store) map[string]store.Store {
+		stores: func(store.Store) map[string]store.Reader {
 			taxProxy = newProxy(t, chAddr)
 			st, err := clickhouse.Open(context.Background(), clickhouse.Config{
 				Server:   clickhouse.Server{Addr: []string{chAddr}},
@@ -108,7 +108,7 @@ func TestFederationDepartmentDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Close() })
-			return map[string]store.Store{"tax": st}
+			return map[string]store.Reader{"tax": st}
 		},
 	})
 	sc := seed(t, s)

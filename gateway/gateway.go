@@ -129,10 +129,10 @@ type Deps struct {
 	Log Ledger
 	// Stores maps every department of the catalog to the store holding
 	// its records and their disclosures (several may share one).
-	Stores map[string]store.Store
+	Stores map[string]store.Reader
 	// Ledger is the store holding the ledger-wide entries: access
 	// entries (accessLog, accessEntry).
-	Ledger  store.Store
+	Ledger  store.Reader
 	Catalog *schema.Catalog
 	// Keys verifies grants submitted through the gateway.
 	Keys   *schema.KeyRing

@@ -75,7 +75,7 @@ func (c *clock) advance(d time.Duration) {
 
 type stackOptions struct {
 	// stores overrides the gateway's store of some departments.
-	stores func(projection store.Store) map[string]store.Store
+	stores func(projection store.Store) map[string]store.Reader
 	// projection overrides the projection store (default SQLite).
 	projection func(t *testing.T) store.Store
 	// issuers adds issuers besides the dev issuer.
@@ -176,7 +176,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stores := map[string]store.Store{}
+	stores := map[string]store.Reader{}
 	for _, d := range s.catalog.Departments() {
 		stores[d] = s.store
 	}

@@ -45,7 +45,7 @@ type fieldOut struct {
 type target struct {
 	department, recordType string
 	rt                     *schema.RecordType
-	store                  store.Store
+	store                  store.Reader
 	subject                string // subject tag of the citizen the query names, or ""
 }
 

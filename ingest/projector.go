@@ -32,7 +32,7 @@ import (
 type Projector struct {
 	Log      *merkle.Log
 	Payloads *Payloads
-	Store    store.Store
+	Store    store.Writer
 	Catalog  *schema.Catalog
 	// LedgerSecret keys the subject tags (schema.SubjectTag).
 	LedgerSecret []byte

@@ -53,12 +53,35 @@ import (
 // an error for which errors.Is(err, [ErrNotFound]) holds. After Close,
 // methods return [ErrClosed].
 type Store interface {
-	// Write stores a batch of projected entries (see the type doc for the
-	// contract). An empty batch is a no-op.
+	Writer
+	Reader
+	Eraser
+	// Close releases the store's connections. It does not wait for
+	// in-flight calls, which fail.
+	Close() error
+}
+
+// Writer is what the projector needs of a [Store]: it writes batches in
+// log order and resumes from the watermark.
+type Writer interface {
+	// Write stores a batch of projected entries (see the [Store] doc for
+	// the contract). An empty batch is a no-op.
 	Write(ctx context.Context, batch []Entry) error
 
 	// Watermark reports how far the projection has got, ledger-wide and
 	// per department.
+	Watermark(ctx context.Context) (Watermark, error)
+
+	// ResolveRef returns the key of the record that the opaque record
+	// reference ref names (record.change entries carry only the reference,
+	// and deletes carry no disclosures), or ErrNotFound.
+	ResolveRef(ctx context.Context, department, recordType, ref string) ([]string, error)
+}
+
+// Reader is what the gateway reads of a [Store]. The gateway is handed
+// nothing more, so it can neither write nor erase.
+type Reader interface {
+	// Watermark reports how far the projection has got.
 	Watermark(ctx context.Context) (Watermark, error)
 
 	// Entry returns the index row of one log entry.
@@ -69,10 +92,6 @@ type Store interface {
 	// Current returns the current version of a record, or ErrNotFound if
 	// the record does not exist or its current version is a delete.
 	Current(ctx context.Context, department, recordType string, key []string) (Record, error)
-	// ResolveRef returns the key of the record that the opaque record
-	// reference ref names (record.change entries carry only the reference,
-	// and deletes carry no disclosures), or ErrNotFound.
-	ResolveRef(ctx context.Context, department, recordType, ref string) ([]string, error)
 	// History returns every version of a record in log order (deletes
 	// included), or ErrNotFound if it has none.
 	History(ctx context.Context, department, recordType string, key []string) ([]Record, error)
@@ -91,17 +110,16 @@ type Store interface {
 
 	// Accesses returns access events matching q in log order.
 	Accesses(ctx context.Context, q AccessQuery) ([]AccessEvent, error)
+}
 
+// Eraser is what erasure needs of a [Store].
+type Eraser interface {
 	// Erase removes the field values (with their disclosures) and subject
 	// tags of every stored version of a record, keeping its index rows
 	// (leaf, seq, op, digest, field names), and reports how many versions
 	// it erased. It returns ErrNotFound if the record has no versions.
 	// Versions projected later with higher leaf indexes are not affected.
 	Erase(ctx context.Context, department, recordType string, key []string) (int, error)
-
-	// Close releases the store's connections. It does not wait for
-	// in-flight calls, which fail.
-	Close() error
 }
 
 // Entry is one projected log entry: its index row plus, depending on Kind,

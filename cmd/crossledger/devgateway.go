@@ -103,7 +103,7 @@ func openInProcGateway(ctx context.Context, logger *slog.Logger, l *inProcLedger
 	if dg.token, err = dg.issuer.Issue(auth.Identity{User: "analyst-1", Department: demo.RealEstate, Roles: []auth.Role{auth.RoleAnalyst}}, 8*time.Hour); err != nil {
 		return nil, err
 	}
-	stores := map[string]store.Store{}
+	stores := map[string]store.Reader{}
 	for _, dept := range l.catalog.Departments() {
 		stores[dept] = l.store
 	}

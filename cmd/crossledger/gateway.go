@@ -89,7 +89,7 @@ func serveGateway(ctx context.Context, env *cliEnv, cfg *config.Config) error {
 		return err
 	}
 	defer st.Close()
-	stores := map[string]store.Store{}
+	stores := map[string]store.Reader{}
 	for _, d := range catalog.Departments() {
 		stores[d] = st
 	}
