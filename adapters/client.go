@@ -86,10 +86,10 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.ChangesTopic == "" {
-		c.ChangesTopic = "crossledger.changes"
+		c.ChangesTopic = topics.Changes
 	}
 	if c.ReceiptsTopic == "" {
-		c.ReceiptsTopic = "crossledger.receipts"
+		c.ReceiptsTopic = topics.Receipts
 	}
 	if c.ResendAfter == 0 {
 		c.ResendAfter = 5 * time.Second

@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/crossledger/crossledger/internal/topics"
 )
 
-// Default topic names.
+// Default topic names (defined in internal/topics, which the SDK shares).
 const (
-	TopicChanges  = "crossledger.changes"
-	TopicAccess   = "crossledger.access"
-	TopicReceipts = "crossledger.receipts"
-	TopicRejected = "crossledger.rejected"
+	TopicChanges  = topics.Changes
+	TopicAccess   = topics.Access
+	TopicReceipts = topics.Receipts
+	TopicRejected = topics.Rejected
 )
 
 // Config configures an [Ingester]. Zero fields take the defaults that

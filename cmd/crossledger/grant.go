@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/crossledger/crossledger/adapters"
+	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -83,8 +84,8 @@ func runGrant(ctx context.Context, env *cliEnv, args []string) error {
 	f.StringVar(&o.brokers, "brokers", "", "comma-separated Kafka bootstrap addresses, to publish")
 	f.StringVar(&o.logKey, "log-key", "", "log verifier key or @FILE, to verify the receipt (default: derived from DIR/log.key of --data)")
 	f.StringVar(&o.data, "data", "data", "a 'crossledger dev' data directory, for the default --log-key")
-	f.StringVar(&o.changesTopic, "changes-topic", "crossledger.changes", "topic to publish to")
-	f.StringVar(&o.receiptsTopic, "receipts-topic", "crossledger.receipts", "topic to read receipts from")
+	f.StringVar(&o.changesTopic, "changes-topic", ingest.TopicChanges, "topic to publish to")
+	f.StringVar(&o.receiptsTopic, "receipts-topic", ingest.TopicReceipts, "topic to read receipts from")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for the verified receipt")
 	f.StringVar(&o.out, "out", "", "write the signed wire message to this file (- for standard output) instead of publishing")
 	f.Uint64Var(&o.seq, "seq", 0, "with --out: the owner's next seq")

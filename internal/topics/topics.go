@@ -14,6 +14,14 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// The default topic names: the one place they are spelled.
+const (
+	Changes  = "crossledger.changes"  // department changes, consumed by ingest
+	Access   = "crossledger.access"   // the gateway's access entries, consumed by ingest
+	Receipts = "crossledger.receipts" // ingest's receipts, read by the SDK
+	Rejected = "crossledger.rejected" // rejected messages, for operators
+)
+
 // Ensure creates each missing topic with partitions partitions and
 // the given replication factor, through the cluster's controller. Topics
 // that exist are left as they are.
