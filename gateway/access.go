@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"maps"
@@ -34,7 +35,7 @@ func (st *reqState) accessEntries(query string) []*schema.Access {
 		User:     st.id.User,
 		Purpose:  st.purpose,
 		CaseRef:  st.caseRef,
-		Query:    queryDigest(query),
+		Query:    st.g.queryDigest(query),
 	}
 	if !st.authenticated || base.Consumer == "" {
 		base.Consumer, base.User = unauthenticatedConsumer, anonymousUser
@@ -97,11 +98,16 @@ func namesSize(ns []string) int {
 	return n
 }
 
-// queryDigest names the query text in access entries without copying it
-// (it may hold citizen ids).
-func queryDigest(q string) string {
-	h := sha256.Sum256([]byte(q))
-	return "sha256:" + base64.RawURLEncoding.EncodeToString(h[:])
+// queryDigest names the query text in access entries without copying
+// it: a keyed hash (HMAC-SHA256 under a key derived from the ledger
+// secret), because the text may hold a citizen id, and an unkeyed hash of
+// a known query template with an 18-digit id in it can be reversed by
+// trying every id. The entry is public; only the ledger's holders can
+// check a query against it.
+func (g *Gateway) queryDigest(q string) string {
+	m := hmac.New(sha256.New, g.queryKey)
+	m.Write([]byte(q))
+	return "hmac-sha256:" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // writeAccess writes the request's access entries and returns their ids.

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -157,8 +159,10 @@ type Gateway struct {
 	rate        *limits.RateLimiters
 	grants      *grantWatch
 	cursors     *cursors
-	metrics     *metrics
-	logger      *slog.Logger
+	// queryKey keys the query digests of access entries.
+	queryKey []byte
+	metrics  *metrics
+	logger   *slog.Logger
 
 	cpMu   sync.Mutex
 	cpLast []byte
@@ -183,6 +187,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		if !schema.ValidID(p) {
 			return nil, fmt.Errorf("gateway: purpose %q is not a lowercase identifier [a-z0-9-]{1,64}", p)
 		}
+		if slices.Contains([]string{noPurpose, readsAccessLog, readsGrants, readsSubmitGrant}, p) {
+			return nil, fmt.Errorf("gateway: purpose %q is reserved: the access entries of requests without a data query name it", p)
+		}
 	}
 	for _, d := range deps.Catalog.Departments() {
 		if deps.Stores[d] == nil {
@@ -197,6 +204,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if g.cursors, err = newCursors(cfg.LedgerSecret); err != nil {
 		return nil, fmt.Errorf("gateway: cursors: %w", err)
 	}
+	qk := hmac.New(sha256.New, cfg.LedgerSecret)
+	qk.Write([]byte("crossledger gateway query digest key v1"))
+	g.queryKey = qk.Sum(nil)
 	if g.checker, err = limits.New(SDL, cfg.Limits); err != nil {
 		return nil, fmt.Errorf("gateway: limits: %w", err)
 	}

@@ -184,7 +184,9 @@ func (a *authz) decide(owner, recordType string, fields []string, subjects []str
 		return d
 	}
 	for _, p := range a.perms[[2]string{owner, recordType}] {
-		if p.Condition == "subject" && (subject == "" || !slices.Contains(subjects, subject)) {
+		// A row condition other than a satisfied "subject" withholds the
+		// fields (fail closed: ingest admits no other condition today).
+		if p.Condition != "" && !(p.Condition == "subject" && subject != "" && slices.Contains(subjects, subject)) {
 			for _, f := range p.Fields {
 				if !d.granted[f] {
 					d.denied[f] = "row-condition"

@@ -145,7 +145,12 @@ func (g *Gateway) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	op = st.operation()
 	var ids []string
 	if st.data {
-		ids, err = g.writeAccess(ctx, st, req.Query)
+		// The entry gets its own time: a query that used up its
+		// QueryTimeout must still leave its denials in the ledger (or be
+		// answered with no data).
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Limits.QueryTimeout)
+		ids, err = g.writeAccess(actx, st, req.Query)
+		acancel()
 		if err != nil {
 			g.logger.Error("gateway: couldn't write the access entry; answering with an error", "user", id.User, "err", err)
 			writeErrors(w, http.StatusServiceUnavailable, newError(codeAccessLog, "the access could not be logged, so nothing is returned; try again"))
@@ -163,6 +168,9 @@ func (g *Gateway) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		resp.Extensions = map[string]any{}
 	}
 	resp.Extensions["checkpoint"] = map[string]any{"origin": cp.Origin, "size": cp.Size}
+	if ws := st.warningList(); len(ws) > 0 {
+		resp.Extensions["warnings"] = ws
+	}
 	writeResponse(w, http.StatusOK, resp, ids)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -137,6 +138,9 @@ func TestRowConditionLeaks(t *testing.T) {
 			if !slices.ContainsFunc(a.Denied, func(d schema.AccessDenial) bool { return d.Reason == "row-condition" && d.Type == "resident" }) {
 				t.Fatalf("access entry has no row-condition denial: %+v", a.Denied)
 			}
+			if ws, _ := r.Extensions["warnings"].([]any); len(ws) == 0 || !strings.Contains(fmt.Sprint(ws), "subject:") {
+				t.Fatalf("the empty answer does not say why: %s", truncate(r.Body))
+			}
 		}
 	})
 
@@ -242,24 +246,85 @@ func TestRowConditionLeaks(t *testing.T) {
 
 	t.Run("existence oracle", func(t *testing.T) {
 		nobody := citizen(t, 39)
-		ask := func(key string, subject any) (*response, schema.Access) {
-			r := s.query(analyst, recordQuery, map[string]any{"d": "public-security", "t": "resident", "k": []string{key}, "s": subject, "p": "real-estate-transfer"})
-			return r, entryOf(r)
+		// tags is what a probe's public access entry may name: the
+		// citizens the query itself names, never the withheld row's.
+		tags := func(ids ...any) string {
+			var out []string
+			for _, id := range ids {
+				if id, ok := id.(string); ok && id != "" {
+					out = append(out, schema.SubjectTag(ledgerSecret, id))
+				}
+			}
+			slices.Sort(out)
+			return fmt.Sprint(slices.Compact(out))
 		}
-		for _, subject := range []any{nil, sc.b} {
-			rExists, aExists := ask(sc.a, subject)
-			rAbsent, aAbsent := ask(nobody, subject)
-			if rExists.Status != rAbsent.Status || string(mustMarshal(rExists.Errors)) != string(mustMarshal(rAbsent.Errors)) ||
-				fmt.Sprint(rExists.Data) != fmt.Sprint(rAbsent.Data) {
-				t.Fatalf("subject %v: an existing withheld row answers\n%s\nand a missing one\n%s", subject, truncate(rExists.Body), truncate(rAbsent.Body))
+		type probe struct {
+			dept, typ, key string
+			keyIsCitizen   bool
+		}
+		for _, pr := range []struct{ exists, absent probe }{
+			{probe{"public-security", "resident", sc.a, true}, probe{"public-security", "resident", nobody, true}},
+			// M-2 is about c and d: the entry must not name them.
+			{probe{"civil-affairs", "marriage", "M-2", false}, probe{"civil-affairs", "marriage", "M-404", false}},
+		} {
+			for _, subject := range []any{nil, sc.b} {
+				// Twice in one request too: a count of the entry's tags
+				// must not tell either.
+				ask := func(p probe) (*response, schema.Access) {
+					q := `query($d: String!, $t: String!, $k: [String!]!, $s: String, $p: String) {
+  a: record(department: $d, type: $t, key: $k, subject: $s, purpose: $p) { leaf }
+  b: record(department: $d, type: $t, key: $k, subject: $s, purpose: $p) { leaf } }`
+					r := s.query(analyst, q, map[string]any{"d": p.dept, "t": p.typ, "k": []string{p.key}, "s": subject, "p": "real-estate-transfer"})
+					return r, entryOf(r)
+				}
+				rExists, aExists := ask(pr.exists)
+				rAbsent, aAbsent := ask(pr.absent)
+				if rExists.Status != rAbsent.Status || string(sortedErrors(rExists.Errors)) != string(sortedErrors(rAbsent.Errors)) ||
+					fmt.Sprint(rExists.Data) != fmt.Sprint(rAbsent.Data) {
+					t.Fatalf("%s, subject %v: an existing withheld row answers\n%s\nand a missing one\n%s", pr.exists.typ, subject, truncate(rExists.Body), truncate(rAbsent.Body))
+				}
+				if rExists.reason() != "row-condition" {
+					t.Fatalf("%s, subject %v: %s", pr.exists.typ, subject, truncate(rExists.Body))
+				}
+				for _, c := range []struct {
+					p probe
+					a schema.Access
+				}{{pr.exists, aExists}, {pr.absent, aAbsent}} {
+					var keyID any
+					if c.p.keyIsCitizen {
+						keyID = c.p.key
+					}
+					if got, want := fmt.Sprint(c.a.Subjects), tags(subject, keyID); got != want {
+						t.Fatalf("%s %s, subject %v: the public entry names %v, want only the query's citizens %v", c.p.typ, c.p.key, subject, got, want)
+					}
+				}
+				if fmt.Sprint(aExists.Denied) != fmt.Sprint(aAbsent.Denied) || len(aExists.Disclosed)+len(aAbsent.Disclosed) != 0 {
+					t.Fatalf("%s, subject %v: access entries differ: %+v vs %+v", pr.exists.typ, subject, aExists, aAbsent)
+				}
 			}
-			if rExists.reason() != "row-condition" {
-				t.Fatalf("subject %v: %s", subject, truncate(rExists.Body))
-			}
-			// The public access entries have the same shape too.
-			if len(aExists.Subjects) != len(aAbsent.Subjects) || fmt.Sprint(aExists.Denied) != fmt.Sprint(aAbsent.Denied) || len(aExists.Disclosed)+len(aAbsent.Disclosed) != 0 {
-				t.Fatalf("subject %v: access entries differ: %+v vs %+v", subject, aExists, aAbsent)
-			}
+		}
+	})
+
+	t.Run("history keeps the delete that ends a visible record", func(t *testing.T) {
+		s.publish("civil-affairs", "marriage", map[string]string{
+			"marriage_id": "M-3", "spouse_a_id": sc.a, "spouse_a_name": secretNameA, "spouse_b_id": sc.c, "spouse_b_name": secretNameC,
+			"status": "married", "registered_on": "2020-05-20", "registry_office": secretOffice})
+		if _, err := s.clients["civil-affairs"].Publish(s.ctx, "marriage", schema.OpDelete, map[string]string{"marriage_id": "M-3"}); err != nil {
+			t.Fatal(err)
+		}
+		s.settle()
+		const history = `query($k: [String!]!, $s: String) { history(department: "civil-affairs", type: "marriage", key: $k, subject: $s, purpose: "real-estate-transfer") { op leaf } }`
+		r := s.query(analyst, history, map[string]any{"k": []string{"M-3"}, "s": sc.a})
+		if len(r.Errors) > 0 {
+			t.Fatalf("history: %s", truncate(r.Body))
+		}
+		vs := r.Data["history"].([]any)
+		if len(vs) != 2 || vs[1].(map[string]any)["op"] != "delete" {
+			t.Fatalf("history of a deleted marriage about the named citizen: %s", truncate(r.Body))
+		}
+		// Another citizen named: nothing, as for a marriage that never was.
+		if r := s.query(analyst, history, map[string]any{"k": []string{"M-3"}, "s": sc.b}); r.reason() != "row-condition" {
+			t.Fatalf("history about another citizen: %s", truncate(r.Body))
 		}
 	})
 
@@ -274,6 +339,12 @@ func TestRowConditionLeaks(t *testing.T) {
 		if !slices.Contains(a.Subjects, schema.SubjectTag(ledgerSecret, probed)) {
 			t.Fatalf("the probe's access entry does not name the probed citizen: %+v", a)
 		}
+		// The query text holds the citizen id: the public entry names it
+		// by a keyed digest, not one anybody could reverse by trying ids.
+		plain := sha256.Sum256([]byte(recordQuery))
+		if !strings.HasPrefix(a.Query, "hmac-sha256:") || strings.Contains(a.Query, base64.RawURLEncoding.EncodeToString(plain[:])) {
+			t.Fatalf("query digest %q is not keyed", a.Query)
+		}
 		own := s.query(s.citizenToken(probed), `{ accessLog(first: 100) { edges { node { id consumer denied { reason } } } } }`, nil)
 		if !bytes.Contains(own.Body, []byte(`"id":"`+id+`"`)) {
 			t.Fatalf("the citizen's own access log lacks the probe %s: %s", id, truncate(own.Body))
@@ -286,8 +357,12 @@ func TestRowConditionLeaks(t *testing.T) {
 	})
 }
 
-func mustMarshal(v any) []byte {
-	b, _ := json.Marshal(v)
+// sortedErrors encodes errs in path order (root fields resolve in
+// parallel, so their errors come in any order).
+func sortedErrors(errs []gqlErr) []byte {
+	errs = slices.Clone(errs)
+	slices.SortFunc(errs, func(a, b gqlErr) int { return strings.Compare(fmt.Sprint(a.Path), fmt.Sprint(b.Path)) })
+	b, _ := json.Marshal(errs)
 	return b
 }
 

@@ -37,12 +37,8 @@ func (r *resolver) Record(ctx context.Context, args recordArgs) (*recordOut, err
 	}
 	if a.scope(t.department, t.recordType) == subjectRows && (!found || !aboutSubject(rec, t.subject)) {
 		// A row the condition withholds answers exactly as a row that
-		// does not exist; its citizens still see the probe.
-		var subjects []string
-		if found {
-			subjects = rec.Subjects
-		}
-		return nil, st.withheld(t, subjects)
+		// does not exist.
+		return nil, st.withheld(t, key)
 	}
 	if !found {
 		return nil, nil
@@ -65,28 +61,21 @@ func (r *resolver) History(ctx context.Context, args recordArgs) ([]*recordOut, 
 		return nil, r.g.storeError(t.department, err)
 	}
 	if a.scope(t.department, t.recordType) == subjectRows {
+		// Only the versions about the named citizen, and a delete that
+		// ends one of them; versions about others (the title changed
+		// hands) are not part of the answer, and not of the public access
+		// entry either.
 		var visible []store.Record
+		prev := false
 		for _, rec := range recs {
-			if aboutSubject(rec, t.subject) {
+			ok := aboutSubject(rec, t.subject) || rec.Op == schema.OpDelete && prev
+			if ok {
 				visible = append(visible, rec)
 			}
+			prev = ok
 		}
 		if len(visible) == 0 {
-			var subjects []string
-			if len(recs) > 0 {
-				subjects = recs[len(recs)-1].Subjects
-			}
-			return nil, st.withheld(t, subjects)
-		}
-		if len(visible) < len(recs) {
-			// Versions about other citizens (the title changed hands):
-			// left out, their citizens named in the access entry.
-			for _, rec := range recs {
-				if !aboutSubject(rec, t.subject) {
-					st.touch(rec.Subjects)
-				}
-			}
-			st.deny(schema.AccessDenial{Department: t.department, Type: t.recordType, Reason: "row-condition"})
+			return nil, st.withheld(t, key)
 		}
 		recs = visible
 	}
@@ -250,6 +239,10 @@ func (r *resolver) Records(ctx context.Context, args recordsArgs) (*recordConnec
 		// Every row is withheld: the answer is that of an empty type,
 		// and the store is not asked.
 		st.deny(schema.AccessDenial{Department: t.department, Type: t.recordType, Reason: "row-condition"})
+		// The answer depends on the grants alone, so the clerk may be told
+		// why it is empty.
+		st.warn(fmt.Sprintf("records(%s, %s): %s grants %s records only about the citizen a query names; give subject: to see that citizen's",
+			t.department, t.recordType, t.department, t.recordType))
 		return conn, nil
 	}
 	page, err := t.store.List(ctx, t.department, t.recordType, q)

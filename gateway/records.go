@@ -177,7 +177,6 @@ func (g *Gateway) buildRecord(ctx context.Context, st *reqState, a *authz, t *ta
 	}
 	names := slices.Sorted(maps.Keys(env.Change.Digests))
 	d := a.decide(rec.Department, rec.Type, names, rec.Subjects, t.subject)
-	st.touch(rec.Subjects)
 
 	out := &recordOut{
 		Department: rec.Department, Type: rec.Type, Key: rec.Key, Op: string(rec.Op),

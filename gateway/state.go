@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -45,6 +43,22 @@ type reqState struct {
 	// access log, grants): the purpose of its access entry.
 	reads    string
 	denySeen map[string]bool // leafless denials already recorded
+	warnings []string        // for extensions.warnings: why an answer is empty
+}
+
+func (st *reqState) warningList() []string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return slices.Clone(st.warnings)
+}
+
+// warn adds a warning to the response's extensions (once per text).
+func (st *reqState) warn(msg string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !slices.Contains(st.warnings, msg) {
+		st.warnings = append(st.warnings, msg)
+	}
 }
 
 type stateKey struct{}
@@ -173,45 +187,26 @@ func (st *reqState) disclose(leaf uint64, fields []string, subjects []string) {
 	}
 }
 
-// touch names, in the access entry, the citizens of a record version the
-// request read, whether or not anything of it was disclosed.
-func (st *reqState) touch(subjects []string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for _, s := range subjects {
-		st.subjects[s] = true
-	}
-}
-
 // withheld records a keyed query refused by the row condition and returns
-// the error it answers with. subjects are the tags of the row if it
-// exists (nil if not): each citizen concerned sees the probe in their own
-// access log. The entry always names exactly as many tags for the row as
-// its type has subject fields — its own, then random ones that name
-// nobody — so the entry, which is public in the log, does not tell
-// whether the row exists either.
-func (st *reqState) withheld(t *target, subjects []string) error {
-	n := 0
-	for _, f := range t.rt.Fields {
-		if f.Subject {
-			n++
+// the error it answers with, the same whether or not the row exists.
+//
+// The access entry names the citizens the query itself names — the
+// subject: of the query (already noted) and the key fields that are
+// subject fields (a resident keyed by citizen id): so the probed citizen
+// sees the probe in their own access log — and never the tags of the
+// stored row. Access entries are public in the log, and a subject tag is
+// the same in every entry (person answers it too): a withheld row's tags
+// there would tell anyone reading the log that the row exists and who is
+// in it (a marriage id's spouses). The stored row is not read for the
+// entry at all.
+func (st *reqState) withheld(t *target, key []string) error {
+	for i, name := range t.rt.Key {
+		if f, ok := t.rt.Field(name); ok && f.Subject && i < len(key) {
+			st.subject(schema.SubjectTag(st.g.cfg.LedgerSecret, key[i]))
 		}
-	}
-	st.touch(subjects)
-	for i := len(subjects); i < n; i++ {
-		st.touch([]string{decoyTag()})
 	}
 	st.deny(schema.AccessDenial{Department: t.department, Type: t.recordType, Reason: "row-condition"})
 	return rowConditionErr(t)
-}
-
-// decoyTag is a random value with the form of a subject tag (base64url of
-// 32 bytes, as schema.SubjectTag makes): without the ledger secret it
-// cannot be told from one, and it names no citizen.
-func decoyTag() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // audit marks a request that read something about people without a data
