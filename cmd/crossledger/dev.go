@@ -596,6 +596,15 @@ func readSecret(name string) ([]byte, error) {
 // `crossledger token` making the key now), so only those older than a
 // minute go: a writer takes milliseconds.
 func removeStaleIssuerTemps(key string, logger *slog.Logger) {
+	// The key is now written through atomicfile, whose temporary files
+	// carry a lock; the glob below is for those of earlier versions.
+	if removed, err := atomicfile.RemoveTemps(key); err != nil {
+		logger.Warn("dev: couldn't remove temporary files left by a crash", "key", key, "err", err)
+	} else {
+		for _, p := range removed {
+			logger.Info("dev: removed a temporary file left by a crash", "path", p)
+		}
+	}
 	paths, err := filepath.Glob(filepath.Join(filepath.Dir(key), ".dev-issuer-*.pem"))
 	if err != nil {
 		return

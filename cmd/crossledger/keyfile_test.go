@@ -168,7 +168,7 @@ func TestDevReportsUnusableKeyFiles(t *testing.T) {
 		{"truncated log key", map[string]string{"log.key": "PRIVATE+KEY+dev.crossledger.local/log+1a2b3c4d+AX"}, []string{"log.key is truncated or damaged", "delete it and start again"}},
 		{"empty ledger secret", map[string]string{"ledger.secret": "\n"}, []string{"ledger.secret is empty", "delete it and the projection", "projection.db", "start again"}},
 		{"truncated ledger secret", map[string]string{"ledger.secret": "0123456789abcdef0"}, []string{"ledger.secret is truncated or damaged", "delete it and the projection"}},
-		{"temporary files", map[string]string{".log.key.tmp-123": "PRIVATE+K", ".ledger.secret.tmp-456": "", "gateway/.dev-issuer-789.pem": "-----BEGIN"}, nil},
+		{"temporary files", map[string]string{".log.key.tmp-123": "PRIVATE+K", ".ledger.secret.tmp-456": "", "gateway/.dev-issuer-789.pem": "-----BEGIN", "gateway/.dev-issuer.pem.tmp-999": "-----BEGIN"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := t.TempDir()

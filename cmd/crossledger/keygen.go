@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/crossledger/crossledger/internal/atomicfile"
 	"github.com/crossledger/crossledger/merkle"
@@ -35,11 +37,14 @@ func runKeygen(_ context.Context, env *cliEnv, args []string) error {
 		if *origin == "" {
 			return errors.New("--origin is required for a log key")
 		}
+		base := filepath.Join(*out, sanitize(*origin))
+		if done, err := completeLogKey(env, base, *origin); done || err != nil {
+			return err
+		}
 		skey, vkey, err := merkle.GenerateKey(*origin)
 		if err != nil {
 			return err
 		}
-		base := filepath.Join(*out, sanitize(*origin))
 		if err := writeNew(base+".key", []byte(skey+"\n"), 0o600); err != nil {
 			return err
 		}
@@ -68,6 +73,29 @@ func runKeygen(_ context.Context, env *cliEnv, args []string) error {
 		return errUsage
 	}
 	return nil
+}
+
+// completeLogKey finishes a keygen log that was stopped between its two
+// files: base.key exists, base.pub does not. It writes base.pub from the
+// key and reports done. With neither file it does nothing; with both,
+// writing the key again fails as it should.
+func completeLogKey(env *cliEnv, base, origin string) (done bool, err error) {
+	raw, err := os.ReadFile(base + ".key")
+	if err != nil {
+		return false, nil // absent (or unreadable: writeNew will say so)
+	}
+	if _, err := os.Stat(base + ".pub"); !errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	vkey, err := merkle.VerifierKey(strings.TrimSpace(string(raw)))
+	if err != nil || !strings.HasPrefix(vkey, origin+"+") {
+		return true, fmt.Errorf("%s.key exists without %s.pub but is not a log signer key for %q: remove it only if no log was made with it", base, base, origin)
+	}
+	if err := writeNew(base+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+		return true, err
+	}
+	fmt.Fprintf(env.stdout, "log signer key:   %s.key (existed; its verifier was missing)\nlog verifier key: %s.pub\n%s\n", base, base, vkey)
+	return true, nil
 }
 
 // writeNew writes a key or secret file that must not exist yet (keygen

@@ -88,6 +88,23 @@ func TestKeygenLogMakesAWorkingKeyAndNeverOverwrites(t *testing.T) {
 	if code, _, errOut := runCLI(t, "keygen", "log", "--origin", "test.example/log", "--out", dir); code != 1 || !strings.Contains(errOut, "exists") {
 		t.Fatalf("second keygen: exit %d, %q; want a refusal to overwrite", code, errOut)
 	}
+	// A keygen stopped between its two files left the key alone: the
+	// next one writes the verifier from it and keeps the key.
+	pub := filepath.Join(dir, "test.example_log.pub")
+	want, err := os.ReadFile(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(pub)
+	if code, _, errOut := runCLI(t, "keygen", "log", "--origin", "test.example/log", "--out", dir); code != 0 {
+		t.Fatalf("keygen after a lost .pub: exit %d, %s", code, errOut)
+	}
+	if got, _ := os.ReadFile(pub); string(got) != string(want) {
+		t.Fatalf("rewritten verifier %q, want %q", got, want)
+	}
+	if again, _ := readKeyFile(filepath.Join(dir, "test.example_log.key")); again != skey {
+		t.Fatal("the signer key changed")
+	}
 }
 
 func TestSchemaCheckReportsFileAndLine(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/crossledger/crossledger/internal/atomicfile"
 )
 
 // DevIssuer is a local token issuer for `crossledger dev` and
@@ -76,33 +78,16 @@ func createDevKey(path string) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("auth: couldn't create dev issuer key directory: %w", err)
 	}
-	// Write a temporary file, then link it into place: the key file is
-	// never seen half-written, and a concurrent creator's key wins or
-	// loses as a whole.
-	f, err := os.CreateTemp(dir, ".dev-issuer-*.pem")
-	if err != nil {
-		return nil, fmt.Errorf("auth: couldn't create dev issuer key: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("auth: couldn't create dev issuer key: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("auth: couldn't write dev issuer key: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("auth: couldn't sync dev issuer key: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("auth: couldn't write dev issuer key: %w", err)
-	}
-	if err := os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+	// A locked temporary file, synced, then linked into place and the
+	// directory synced: the key file is never seen half-written, survives
+	// a crash whole or not at all, and a concurrent creator's key wins or
+	// loses as a whole. Temporary files of writers that died go first.
+	atomicfile.RemoveTemps(path)
+	err = atomicfile.WriteNew(path, data, 0o600)
+	if errors.Is(err, fs.ErrExist) {
 		return readKeyFile(path)
-	} else if err != nil {
+	}
+	if err != nil {
 		return nil, fmt.Errorf("auth: couldn't create dev issuer key: %w", err)
 	}
 	return data, nil
