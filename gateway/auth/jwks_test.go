@@ -297,8 +297,13 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 		t.Fatalf("%d fetches, want periodic refreshes", n)
 	}
 	a.Close()
+	// A fetch in flight when Close cancelled it may still reach the
+	// server after Close returned (the client gave up, the request was
+	// already sent): let those land, then no new one may start. At one
+	// refresh per 5 ms, a goroutine still running would fetch ~20 times.
+	time.Sleep(100 * time.Millisecond)
 	n := srv.fetches.Load()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
 	if m := srv.fetches.Load(); m != n {
 		t.Errorf("%d fetches after Close, want none", m-n)
 	}
