@@ -38,13 +38,9 @@ const (
 // shared CROSSLEDGER_TEST_KAFKA broker don't read each other's messages.
 func topics(cfg ingest.Config, sfx string) ingest.Config { return ingesttest.Topics(cfg, sfx) }
 
-// TestCrashChild is the ingest process of [TestCrashRecovery]; it is
-// skipped unless the parent started it.
-func TestCrashChild(t *testing.T) {
-	dir := os.Getenv(envChild)
-	if dir == "" {
-		t.Skip("the child process of TestCrashRecovery")
-	}
+// crashChild is the ingest process of [TestCrashRecovery]; TestMain
+// runs it when the parent re-runs the test binary for it.
+func crashChild(dir string) {
 	ctx := context.Background()
 	l, err := merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: os.Getenv(envChildKey)})
 	if err != nil {
@@ -85,9 +81,6 @@ func envInt(t *testing.T, name string, def int) int { return ingesttest.EnvInt(t
 // CROSSLEDGER_CRASH_CHANGES (default 6000) and CROSSLEDGER_CRASH_KILLS
 // (default 10) scale it; e.g. 200000 and 20 for a long run.
 func TestCrashRecovery(t *testing.T) {
-	if os.Getenv(envChild) != "" {
-		t.Skip("inside the child")
-	}
 	if testing.Short() {
 		t.Skip("kills real processes; slow")
 	}
@@ -127,7 +120,7 @@ func TestCrashRecovery(t *testing.T) {
 	defer stderr.Close()
 	startChild := func() {
 		t.Helper()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v=false")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), envChild+"="+dir, envChildKey+"="+skey, envChildBrk+"="+addr, envChildSfx+"="+sfx)
 		cmd.Stderr = stderr
 		out, err := cmd.StdoutPipe()

@@ -28,7 +28,7 @@ func broker(t *testing.T) string { return ingesttest.Broker(t) }
 
 // values makes valid, distinct values for every field of rt from i.
 func values(t *testing.T, rt *schema.RecordType, i int) map[string]string {
-	return ingesttest.Values(t, rt, i)
+	return ingesttest.Values(rt, i)
 }
 
 type ledger struct {

@@ -50,9 +50,10 @@ const (
 	gapWorkers   = 8   // concurrent publishers per department after the restart
 )
 
-// TestSDKGapChild is the department process of
-// [TestSDKRestartSendsBacklogFirst]; it is skipped unless the parent
-// started it. Phase "gap": per department, it publishes gapDelivered
+// sdkGapChild is the department process of
+// [TestSDKRestartSendsBacklogFirst]; TestMain runs it when the parent
+// re-runs the test binary for it. Phase "gap": per department, it
+// publishes gapDelivered
 // changes and waits for their receipts, then opens the outbox again on a
 // broker that accepts connections and never answers, stores gapBatches
 // batches of gapBatch changes there (committed, never sent), records their
@@ -61,11 +62,7 @@ const (
 // CROSSLEDGER_SDKGAP_NEW more changes per department from gapWorkers
 // goroutines each, as fast as they go; once nothing is pending it says
 // "done" and exits 0. Both phases use the default ResendAfter (5s).
-func TestSDKGapChild(t *testing.T) {
-	dir := os.Getenv(envGapDir)
-	if dir == "" {
-		t.Skip("the child process of TestSDKRestartSendsBacklogFirst")
-	}
+func sdkGapChild(dir string) {
 	fail := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "sdk gap child: "+format+"\n", args...)
 		os.Exit(3)
@@ -86,7 +83,7 @@ func TestSDKGapChild(t *testing.T) {
 	change := func(d string, i int) adapters.Change {
 		dep, _ := cat.Department(d)
 		rt := &dep.Types[0]
-		return adapters.Change{RecordType: rt.Name, Op: schema.OpUpsert, Values: ingesttest.Values(t, rt, i)}
+		return adapters.Change{RecordType: rt.Name, Op: schema.OpUpsert, Values: ingesttest.Values(rt, i)}
 	}
 	waitDelivered := func(d string, c *adapters.Client) {
 		for {
@@ -237,12 +234,6 @@ func TestSDKGapChild(t *testing.T) {
 // department after the restart: more than max_pending, so that a client
 // sending them ahead of the gap overflows ingest's held set.
 func TestSDKRestartSendsBacklogFirst(t *testing.T) {
-	if os.Getenv(envGapDir) != "" {
-		t.Skip("inside the child")
-	}
-	if testing.Short() {
-		t.Skip("kills real processes")
-	}
 	newPerDept := ingesttest.EnvInt(t, "CROSSLEDGER_SDKGAP_CHANGES", 1500)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -267,7 +258,7 @@ func TestSDKRestartSendsBacklogFirst(t *testing.T) {
 	childLogs := func() string { b, _ := os.ReadFile(stderr.Name()); return tail(string(b), 20000) }
 	run := func(phase string) (*exec.Cmd, <-chan string, <-chan struct{}) {
 		t.Helper()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSDKGapChild$", "-test.v=false")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), envGapDir+"="+childDir, envGapPhase+"="+phase, envGapBroker+"="+addr,
 			envGapTopics+"="+cfg.ChangesTopic+","+cfg.ReceiptsTopic, envGapVKey+"="+vkey, envGapNew+"="+strconv.Itoa(newPerDept))
 		cmd.Stderr = stderr

@@ -36,18 +36,14 @@ const (
 // sdkKillDepts are the departments the child publishes for.
 var sdkKillDepts = []string{"tax", "civil-affairs", "electricity"}
 
-// TestSDKChild is the department process of [TestSDKKilledMidPublish]; it
-// is skipped unless the parent started it. It publishes change i =
+// sdkChild is the department process of [TestSDKKilledMidPublish]; TestMain
+// runs it when the parent re-runs the test binary for it. It publishes change i =
 // 0, 1, … of each department (values from ingesttest.Values) through an
 // SDK client with an outbox file, and appends "dept seq i" to the
 // published record, fsynced, once Publish has returned seq for it. It
 // resumes after the last recorded i. With every change published it waits
 // until nothing is pending and exits 0.
-func TestSDKChild(t *testing.T) {
-	dir := os.Getenv(envSDKChild)
-	if dir == "" {
-		t.Skip("the child process of TestSDKKilledMidPublish")
-	}
+func sdkChild(dir string) {
 	fail := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "sdk child: "+format+"\n", args...)
 		os.Exit(3)
@@ -103,7 +99,7 @@ func TestSDKChild(t *testing.T) {
 				}
 			}
 			for i := next; i < total; i++ {
-				seq, err := clients[d].Publish(ctx, rt.Name, schema.OpUpsert, ingesttest.Values(t, rt, i))
+				seq, err := clients[d].Publish(ctx, rt.Name, schema.OpUpsert, ingesttest.Values(rt, i))
 				if err != nil && !errors.Is(err, adapters.ErrQueued) {
 					fail("%s publish %d: %v", d, i, err)
 				}
@@ -186,9 +182,6 @@ func readPublished(path string) ([]publishedRec, int, error) {
 //
 // CROSSLEDGER_SDKKILL_CHANGES (default 600) is the changes per department.
 func TestSDKKilledMidPublish(t *testing.T) {
-	if os.Getenv(envSDKChild) != "" {
-		t.Skip("inside the child")
-	}
 	if testing.Short() {
 		t.Skip("kills real processes")
 	}
@@ -211,7 +204,7 @@ func TestSDKKilledMidPublish(t *testing.T) {
 	// stdout lines and is closed when it exits.
 	run := func() (*exec.Cmd, <-chan string, <-chan struct{}) {
 		t.Helper()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSDKChild$", "-test.v=false")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), envSDKChild+"="+dir, envSDKBroker+"="+s.Addr,
 			envSDKTopics+"="+s.Config.ChangesTopic+","+s.Config.ReceiptsTopic, envSDKVKey+"="+s.VKey,
 			envSDKTotal+"="+strconv.Itoa(perDept))
@@ -324,7 +317,7 @@ func TestSDKKilledMidPublish(t *testing.T) {
 				t.Errorf("%s seq %d (change %d) recorded as published but not in the log", d, seq, i)
 				continue
 			}
-			checkLoggedValues(t, ctx, s, leaf, d, rt, ingesttest.Values(t, rt, i))
+			checkLoggedValues(t, ctx, s, leaf, d, rt, ingesttest.Values(rt, i))
 		}
 	}
 	if got := s.Log.Size(); got != uint64(logged) {

@@ -29,17 +29,14 @@ import (
 
 const envIngestChild = "CROSSLEDGER_TEST_INGEST_CHILD" // the child's --config file
 
-// TestIngestChild is the `crossledger ingest` process of
-// TestIngestCommandStandbyAndMetrics; skipped unless that test started it.
-func TestIngestChild(t *testing.T) {
-	file := os.Getenv(envIngestChild)
-	if file == "" {
-		t.Skip("the child process of TestIngestCommandStandbyAndMetrics")
-	}
+// ingestChild is the `crossledger ingest` process of
+// TestIngestCommandStandbyAndMetrics, run by TestMain when that test
+// re-runs the test binary with envIngestChild set.
+func ingestChild(file string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr, logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
-	os.Exit(run(ctx, env, []string{"ingest", "--config", file}))
+	return run(ctx, env, []string{"ingest", "--config", file})
 }
 
 // ingestProc is a running child `crossledger ingest`.
@@ -52,7 +49,7 @@ type ingestProc struct {
 
 func startIngestProc(t *testing.T, ctx context.Context, config string) *ingestProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestIngestChild$", "-test.v=false")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envIngestChild+"="+config)
 	p := &ingestProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr

@@ -37,15 +37,12 @@ func keyKillArgs(data string) []string {
 // devUp matches a progress line of a dev whose ingest has logged something.
 var devUp = regexp.MustCompile(`progress: log [1-9]`)
 
-// TestKeyKillChild is the dev process of
-// [TestDevStartsAfterKillDuringKeyWrite], skipped unless that test started
-// it: dev's first start, SIGKILLed while it writes the key file named by
-// CROSSLEDGER_KEYKILL_FILE, at CROSSLEDGER_KEYKILL_STAGE.
-func TestKeyKillChild(t *testing.T) {
-	data := os.Getenv(envKeyKillData)
-	if data == "" {
-		t.Skip("the child process of TestDevStartsAfterKillDuringKeyWrite")
-	}
+// keyKillChild is the dev process of
+// [TestDevStartsAfterKillDuringKeyWrite], run by TestMain when that test
+// re-runs the test binary with envKeyKillData set: dev's first start,
+// SIGKILLed while it writes the key file named by CROSSLEDGER_KEYKILL_FILE,
+// at CROSSLEDGER_KEYKILL_STAGE.
+func keyKillChild(data string) int {
 	keyWriteFault = func(name, stage string) {
 		if filepath.Base(name) == os.Getenv(envKeyKillFile) && stage == os.Getenv(envKeyKillStage) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -57,7 +54,7 @@ func TestKeyKillChild(t *testing.T) {
 	env := &cliEnv{stdout: os.Stderr, stderr: os.Stderr, logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	code := run(ctx, env, keyKillArgs(data))
 	os.Stderr.WriteString("dev ran to the end without writing the key file\n")
-	os.Exit(3 + code)
+	return 3 + code
 }
 
 // startDev runs dev on data until it is up (ingest has logged entries),
@@ -105,17 +102,11 @@ func keyTemps(t *testing.T, name string) []string {
 // temporary one — and the next start succeeds, makes a usable key or
 // secret and removes the temporary file.
 func TestDevStartsAfterKillDuringKeyWrite(t *testing.T) {
-	if os.Getenv(envKeyKillData) != "" {
-		t.Skip("inside the child")
-	}
-	if testing.Short() {
-		t.Skip("kills real processes")
-	}
 	for _, file := range []string{"log.key", "ledger.secret"} {
 		for _, stage := range []string{"created", "written"} {
 			t.Run(file+"/"+stage, func(t *testing.T) {
 				data := t.TempDir()
-				cmd := exec.Command(os.Args[0], "-test.run=^TestKeyKillChild$", "-test.v=false")
+				cmd := exec.Command(os.Args[0])
 				cmd.Env = append(os.Environ(), envKeyKillData+"="+data, envKeyKillFile+"="+file, envKeyKillStage+"="+stage)
 				ingesttest.DieWithParent(cmd)
 				out, err := cmd.CombinedOutput()

@@ -485,8 +485,13 @@ func FuzzCheck(f *testing.F) {
 	}
 	c := newChecker(f, Default())
 	f.Fuzz(func(t *testing.T, q, op string) {
-		if len(q) > 64<<10 {
-			t.Skip() // Check refuses it by length before parsing; nothing to learn
+		if len(q) > c.Limits().MaxQueryBytes {
+			// Refused by length before parsing, whatever it holds.
+			var le *LimitError
+			if _, err := c.Check(q, op, nil); !errors.As(err, &le) || le.Code != CodeQueryTooLarge {
+				t.Fatalf("a %d-byte query: %v, want %s", len(q), err, CodeQueryTooLarge)
+			}
+			return
 		}
 		start := time.Now()
 		rep, err := c.Check(q, op, map[string]any{"n": 7})
