@@ -27,14 +27,7 @@ func TestReopenSendsBacklogFirst(t *testing.T) {
 	lg := startLedger(t, ctx)
 	const dept, backlog, fresh = "tax", 250, 40
 	outbox := filepath.Join(t.TempDir(), "outbox.db")
-	parked := lg.config(t, dept, outbox)
-	parked.ChangesTopic = lg.changes + ".parked"
-	if err := ingest.EnsureTopics(ctx, parked.Brokers, 1, 1, parked.ChangesTopic); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ingest.Partitions(ctx, parked.Brokers, parked.ChangesTopic); err != nil {
-		t.Fatal(err)
-	}
+	parked := lg.parkedConfig(t, ctx, dept, outbox)
 	c, err := adapters.Open(ctx, parked)
 	if err != nil {
 		t.Fatal(err)

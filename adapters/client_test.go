@@ -79,6 +79,22 @@ func (lg *ledger) config(t testing.TB, dept, outbox string) adapters.Config {
 		OnRejected: func(r adapters.Rejection) { t.Errorf("%s: unexpected rejection %+v", dept, r) }}
 }
 
+// parkedConfig is config with the changes going to a topic nobody reads,
+// created here: what is published stays committed in the outbox, sent and
+// never answered.
+func (lg *ledger) parkedConfig(t testing.TB, ctx context.Context, dept, outbox string) adapters.Config {
+	t.Helper()
+	parked := lg.config(t, dept, outbox)
+	parked.ChangesTopic = lg.changes + ".parked"
+	if err := ingest.EnsureTopics(ctx, parked.Brokers, 1, 1, parked.ChangesTopic); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ingest.Partitions(ctx, parked.Brokers, parked.ChangesTopic); err != nil {
+		t.Fatal(err)
+	}
+	return parked
+}
+
 // run runs c until the test ends.
 func run(t testing.TB, ctx context.Context, c *adapters.Client) {
 	rctx, cancel := context.WithCancel(ctx)
@@ -153,14 +169,7 @@ func TestOutboxSurvivesReopen(t *testing.T) {
 	lg := startLedger(t, ctx)
 	const dept = "tax"
 	outbox := filepath.Join(t.TempDir(), "outbox.db")
-	parked := lg.config(t, dept, outbox)
-	parked.ChangesTopic = lg.changes + ".parked"
-	if err := ingest.EnsureTopics(ctx, parked.Brokers, 1, 1, parked.ChangesTopic); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ingest.Partitions(ctx, parked.Brokers, parked.ChangesTopic); err != nil {
-		t.Fatal(err)
-	}
+	parked := lg.parkedConfig(t, ctx, dept, outbox)
 	c, err := adapters.Open(ctx, parked)
 	if err != nil {
 		t.Fatal(err)
