@@ -1,11 +1,11 @@
 package ingest
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"time"
 
+	"github.com/crossledger/crossledger/internal/bytesize"
 	"github.com/crossledger/crossledger/internal/topics"
 )
 
@@ -19,22 +19,26 @@ const (
 
 // Config configures an [Ingester]. Zero fields take the defaults that
 // [Config.SetDefaults] documents.
+//
+// It is also the ingest section of the YAML configuration (ops/config),
+// decoded through its yaml tags; the fields tagged "-" are the Kafka
+// cluster's and come from the kafka section.
 type Config struct {
 	// Brokers are the Kafka bootstrap addresses (host:port). Required.
-	Brokers []string `yaml:"brokers"`
+	Brokers []string `yaml:"-"`
 
 	// ChangesTopic and AccessTopic are consumed; ReceiptsTopic and
 	// RejectedTopic are produced to. Defaults: crossledger.changes,
 	// crossledger.access, crossledger.receipts, crossledger.rejected.
-	ChangesTopic  string `yaml:"changes_topic"`
-	AccessTopic   string `yaml:"access_topic"`
-	ReceiptsTopic string `yaml:"receipts_topic"`
-	RejectedTopic string `yaml:"rejected_topic"`
+	ChangesTopic  string `yaml:"-"`
+	AccessTopic   string `yaml:"-"`
+	ReceiptsTopic string `yaml:"-"`
+	RejectedTopic string `yaml:"-"`
 
 	// TopicPartitions and ReplicationFactor are used when ingest creates a
 	// missing topic. Defaults 6 and 1.
-	TopicPartitions   int `yaml:"topic_partitions"`
-	ReplicationFactor int `yaml:"replication_factor"`
+	TopicPartitions   int `yaml:"-"`
+	ReplicationFactor int `yaml:"-"`
 
 	// PayloadDir is the private payload store (disclosures by leaf). It
 	// must not be served; keep it beside the log directory, not inside
@@ -42,7 +46,7 @@ type Config struct {
 	PayloadDir string `yaml:"payload_dir"`
 
 	// BatchSize is the most messages in one batch (one log append).
-	// Default 1000.
+	// Default 1000; at most 100000.
 	BatchSize int `yaml:"batch_size"`
 	// BatchAge is how long the first message of a batch waits for more
 	// before the batch is processed. Default 20ms.
@@ -55,7 +59,7 @@ type Config struct {
 	MaxPending int `yaml:"max_pending"`
 
 	// Verifiers is how many goroutines check a batch's signatures.
-	// Default runtime.NumCPU().
+	// Default (or 0 in the YAML file): one per CPU.
 	Verifiers int `yaml:"verifiers"`
 
 	// FetchMaxWait bounds how long a partition reader waits for new data
@@ -70,8 +74,9 @@ type Config struct {
 	// MinFreeDisk is the free space, in bytes, that the file system of
 	// PayloadDir must keep; below it ingest pauses (see [ErrPushback])
 	// until space is freed. Keep the log on the same file system, or
-	// watch its space separately. Default 1 GiB.
-	MinFreeDisk uint64 `yaml:"min_free_disk"`
+	// watch its space separately. In the YAML file a size ("1GiB",
+	// "500 MB"). Default 1 GiB.
+	MinFreeDisk bytesize.Size `yaml:"min_free_disk"`
 }
 
 // SetDefaults fills zero fields with their defaults.
@@ -114,30 +119,50 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate reports the first problem with c (after defaults).
+// FieldError is a problem with one field of a [Config]; Field is the
+// field's YAML name (the configuration file reports it with its line).
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return "ingest: " + e.Field + ": " + e.Reason }
+
+// Validate reports the first problem with c (after defaults): a missing
+// broker or payload directory, then [Config.ValidateTunables].
 func (c *Config) Validate() error {
 	switch {
 	case len(c.Brokers) == 0:
-		return errors.New("ingest: no brokers configured")
+		return &FieldError{"brokers", "no brokers configured"}
 	case c.PayloadDir == "":
-		return errors.New("ingest: payload_dir is required")
-	case c.BatchSize < 1 || c.BatchSize > 100000:
-		return fmt.Errorf("ingest: batch_size %d outside [1, 100000]", c.BatchSize)
-	case c.BatchAge < 0:
-		return fmt.Errorf("ingest: negative batch_age %v", c.BatchAge)
-	case c.MaxPending < 0:
-		return fmt.Errorf("ingest: negative max_pending %d", c.MaxPending)
-	case c.Verifiers < 1:
-		return fmt.Errorf("ingest: verifiers %d must be ≥ 1", c.Verifiers)
+		return &FieldError{"payload_dir", "is required"}
 	case c.TopicPartitions < 1 || c.ReplicationFactor < 1:
-		return errors.New("ingest: topic_partitions and replication_factor must be ≥ 1")
+		return &FieldError{"topic_partitions", "topic_partitions and replication_factor must be ≥ 1"}
 	}
 	names := map[string]bool{}
 	for _, t := range []string{c.ChangesTopic, c.AccessTopic, c.ReceiptsTopic, c.RejectedTopic} {
 		if names[t] {
-			return fmt.Errorf("ingest: topic %q configured twice", t)
+			return &FieldError{"topics", fmt.Sprintf("topic %q configured twice", t)}
 		}
 		names[t] = true
+	}
+	return c.ValidateTunables()
+}
+
+// ValidateTunables reports the first out-of-range tunable (after
+// defaults), as a [*FieldError].
+func (c *Config) ValidateTunables() error {
+	switch {
+	case c.BatchSize < 1 || c.BatchSize > 100000:
+		return &FieldError{"batch_size", fmt.Sprintf("must be in [1, 100000], got %d", c.BatchSize)}
+	case c.BatchAge < 0:
+		return &FieldError{"batch_age", fmt.Sprintf("must not be negative, got %v", c.BatchAge)}
+	case c.MaxPending < 0:
+		return &FieldError{"max_pending", fmt.Sprintf("must not be negative, got %d", c.MaxPending)}
+	case c.Verifiers < 1:
+		return &FieldError{"verifiers", fmt.Sprintf("must be ≥ 1 (0: one per CPU), got %d", c.Verifiers)}
+	case c.FetchMaxWait < 0:
+		return &FieldError{"fetch_max_wait", fmt.Sprintf("must not be negative, got %v", c.FetchMaxWait)}
 	}
 	return nil
 }

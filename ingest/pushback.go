@@ -93,7 +93,7 @@ func (in *Ingester) checkPushback(size uint64) error {
 		return nil
 	}
 	in.pb.diskErr = nil
-	if free < in.cfg.MinFreeDisk {
+	if free < uint64(in.cfg.MinFreeDisk) {
 		return &pauseError{PauseDisk, fmt.Errorf("%w: %d bytes free on the file system of %s, min_free_disk %d",
 			ErrPushback, free, in.cfg.PayloadDir, in.cfg.MinFreeDisk)}
 	}

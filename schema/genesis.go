@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/crossledger/crossledger/internal/yamlpos"
 )
 
 // Genesis files
@@ -64,7 +66,7 @@ func LoadGenesis(name string, data []byte) (*Genesis, error) {
 	}
 	if err := g.validate(); err != nil {
 		p := err.(*problem)
-		return nil, &SchemaError{File: name, Line: lineOf(&root, p.path), Field: p.field, Reason: p.reason}
+		return nil, &SchemaError{File: name, Line: yamlpos.Line(&root, p.path...), Field: p.field, Reason: p.reason}
 	}
 	return &g, nil
 }

@@ -8,11 +8,12 @@ import (
 	"os"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/crossledger/crossledger/internal/yamlpos"
 )
 
 // Department schema files
@@ -56,7 +57,7 @@ func LoadDepartment(name string, data []byte) (*Department, error) {
 	if err := validateDepartment(&d); err != nil {
 		var p *problem
 		if errors.As(err, &p) {
-			return nil, &SchemaError{File: name, Line: lineOf(&root, p.path), Field: p.field, Reason: p.reason}
+			return nil, &SchemaError{File: name, Line: yamlpos.Line(&root, p.path...), Field: p.field, Reason: p.reason}
 		}
 		return nil, err
 	}
@@ -108,23 +109,8 @@ func LoadFS(fsys fs.FS, dir string) (*Catalog, error) {
 
 // yamlErr turns a yaml.v3 error into a SchemaError with its line.
 func yamlErr(file string, err error) error {
-	msg := err.Error()
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, reason, ok := strings.Cut(rest, ": "); ok {
-			if line, err := strconv.Atoi(num); err == nil {
-				return &SchemaError{File: file, Line: line, Reason: reason}
-			}
-		}
-	}
-	if msg == "EOF" {
-		msg = "empty document"
-	}
-	return &SchemaError{File: file, Reason: msg}
+	line, reason := yamlpos.Locate(err)
+	return &SchemaError{File: file, Line: line, Reason: reason}
 }
 
 // problem is a validation failure with the YAML path of the offending
@@ -142,40 +128,6 @@ func (p *problem) Is(target error) bool { return target == ErrSchema }
 
 func fail(path []any, field, format string, args ...any) *problem {
 	return &problem{path: path, field: field, reason: fmt.Sprintf(format, args...)}
-}
-
-// lineOf finds the line of the node at path, or of its deepest existing
-// ancestor.
-func lineOf(root *yaml.Node, p []any) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, step := range p {
-		var next *yaml.Node
-		switch s := step.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == s {
-						next = n.Content[i+1]
-						line = n.Content[i].Line
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && s < len(n.Content) {
-				next = n.Content[s]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			break
-		}
-		n = next
-	}
-	return line
 }
 
 func validateDepartment(d *Department) error {

@@ -69,13 +69,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/internal/bytesize"
+	"github.com/crossledger/crossledger/internal/yamlpos"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store/clickhouse"
 	"github.com/crossledger/crossledger/store/sqlite"
@@ -104,8 +104,10 @@ type Config struct {
 	// Genesis is the genesis file: log origin, governance key, initial
 	// department keys.
 	Genesis Genesis `yaml:"genesis"`
-	// Ingest tunes ingest's batching and backpressure.
-	Ingest Ingest `yaml:"ingest"`
+	// Ingest tunes ingest's batching and backpressure: the yaml-tagged
+	// fields of ingest.Config, documented there (brokers and topics come
+	// from the kafka section).
+	Ingest ingest.Config `yaml:"ingest"`
 	// Store is the projection store.
 	Store Store `yaml:"store"`
 	// LedgerSecret keys the subject tags in the projection (HMAC of a
@@ -181,36 +183,6 @@ type Genesis struct {
 	// come from public seeds: anyone can sign as its departments. Never
 	// run a real ledger on it.
 	File string `yaml:"file"`
-}
-
-// Ingest tunes ingest (ingest.Config); brokers and topics come from the
-// kafka section.
-type Ingest struct {
-	// PayloadDir is the private payload store (disclosures: values and
-	// salts). It must not be served; keep it beside the log directory, not
-	// inside it. Required by ingest.
-	PayloadDir string `yaml:"payload_dir"`
-	// BatchSize is the most messages per batch (one log append).
-	// Default 1000; at most 100000.
-	BatchSize int `yaml:"batch_size"`
-	// BatchAge is how long a batch's first message waits for more.
-	// Default 20ms.
-	BatchAge time.Duration `yaml:"batch_age"`
-	// MaxPending bounds, per department, the messages held while a seq
-	// gap fills; past it early messages are dropped unanswered (the
-	// sender re-sends). Default 1024.
-	MaxPending int `yaml:"max_pending"`
-	// Verifiers is how many goroutines check signatures. Default: one per
-	// CPU.
-	Verifiers int `yaml:"verifiers"`
-	// FetchMaxWait bounds a partition reader's long poll. Default 250ms.
-	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
-	// MaxProjectionLag is how many entries the projection may be behind
-	// the log before ingest stops fetching. Default 100000.
-	MaxProjectionLag uint64 `yaml:"max_projection_lag"`
-	// MinFreeDisk is the free space the payload directory's file system
-	// must keep; below it ingest stops fetching. Default 1GiB.
-	MinFreeDisk ByteSize `yaml:"min_free_disk"`
 }
 
 // Store configures the projection store: exactly one of SQLite and
@@ -294,41 +266,9 @@ func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// ByteSize is a size in bytes, written as an integer or with a unit suffix
-// (KB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: powers of 1024).
-type ByteSize uint64
-
-// UnmarshalYAML parses an integer or a number with a unit.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseByteSize(n.Value)
-	if err != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
-	}
-	*b = ByteSize(v)
-	return nil
-}
-
-// ParseByteSize parses "1073741824", "1GiB", "500 MB".
-func ParseByteSize(s string) (uint64, error) {
-	t := strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   uint64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
-	mult := uint64(1)
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, mult = strings.TrimSpace(num), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseUint(t, 10, 64)
-	if err != nil || (mult > 1 && v > ^uint64(0)/mult) {
-		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KB, MB, GB, TB, KiB, MiB, GiB or TiB)", s)
-	}
-	return v * mult, nil
-}
+// ByteSize is a size in bytes, written as an integer or with a unit
+// suffix ("1GiB", "500 MB"; see internal/bytesize).
+type ByteSize = bytesize.Size
 
 // Error is a problem with the configuration file.
 type Error struct {
@@ -426,22 +366,15 @@ func (c *Config) SetDefaults() {
 			*s = v
 		}
 	}
-	def(&c.Kafka.Topics.Changes, ingest.TopicChanges)
-	def(&c.Kafka.Topics.Access, ingest.TopicAccess)
-	def(&c.Kafka.Topics.Receipts, ingest.TopicReceipts)
-	def(&c.Kafka.Topics.Rejected, ingest.TopicRejected)
-	if c.Kafka.Partitions == 0 {
-		c.Kafka.Partitions = 6
-	}
-	if c.Kafka.ReplicationFactor == 0 {
-		c.Kafka.ReplicationFactor = 1
-	}
-	// The ingest defaults are ingest.Config's own.
+	// The kafka and ingest defaults are ingest.Config's own.
 	ic := c.IngestConfig()
 	ic.SetDefaults()
-	in := &c.Ingest
-	in.BatchSize, in.BatchAge, in.MaxPending, in.Verifiers = ic.BatchSize, ic.BatchAge, ic.MaxPending, ic.Verifiers
-	in.FetchMaxWait, in.MaxProjectionLag, in.MinFreeDisk = ic.FetchMaxWait, ic.MaxProjectionLag, ByteSize(ic.MinFreeDisk)
+	k := &c.Kafka
+	k.Topics = Topics{Changes: ic.ChangesTopic, Access: ic.AccessTopic, Receipts: ic.ReceiptsTopic, Rejected: ic.RejectedTopic}
+	k.Partitions, k.ReplicationFactor = ic.TopicPartitions, ic.ReplicationFactor
+	ic.Brokers, ic.ChangesTopic, ic.AccessTopic, ic.ReceiptsTopic, ic.RejectedTopic = nil, "", "", "", ""
+	ic.TopicPartitions, ic.ReplicationFactor = 0, 0
+	c.Ingest = ic
 	if c.Store.BatchSize == 0 {
 		c.Store.BatchSize = 1000
 	}
@@ -473,41 +406,7 @@ func (c *Config) resolvePaths(base string) {
 // errorf makes an *Error for field, with its line if the field (or its
 // nearest enclosing section) is in the file.
 func (c *Config) errorf(field, format string, args ...any) *Error {
-	return &Error{File: c.file, Line: c.lineOf(field), Field: field, Reason: fmt.Sprintf(format, args...)}
-}
-
-// lineOf finds the line of the dotted path field, or of its deepest
-// ancestor present; 0 if none is.
-func (c *Config) lineOf(field string) int {
-	if c.root == nil || len(c.root.Content) == 0 {
-		return 0
-	}
-	n := c.root.Content[0]
-	line := 0
-	for _, key := range strings.Split(field, ".") {
-		if i, err := strconv.Atoi(key); err == nil && n.Kind == yaml.SequenceNode {
-			if i >= len(n.Content) {
-				return line
-			}
-			n = n.Content[i]
-			line = n.Line
-			continue
-		}
-		if n.Kind != yaml.MappingNode {
-			return line
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				next, line = n.Content[i+1], n.Content[i].Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
+	return &Error{File: c.file, Line: yamlpos.Line(c.root, yamlpos.Dotted(field)...), Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 // Validate checks the values that are set; what a particular command
@@ -534,18 +433,8 @@ func (c *Config) Validate() error {
 		}
 		seen[t.name] = t.field
 	}
-	in := c.Ingest
-	switch {
-	case in.BatchSize < 1 || in.BatchSize > 100000:
-		return c.errorf("ingest.batch_size", "must be in [1, 100000], got %d", in.BatchSize)
-	case in.BatchAge < 0:
-		return c.errorf("ingest.batch_age", "must not be negative, got %v", in.BatchAge)
-	case in.MaxPending < 0:
-		return c.errorf("ingest.max_pending", "must not be negative, got %d", in.MaxPending)
-	case in.Verifiers < 1:
-		return c.errorf("ingest.verifiers", "must be ≥ 1 (0: one per CPU), got %d", in.Verifiers)
-	case in.FetchMaxWait < 0:
-		return c.errorf("ingest.fetch_max_wait", "must not be negative, got %v", in.FetchMaxWait)
+	if err := c.Ingest.ValidateTunables(); err != nil {
+		return c.ingestError(err)
 	}
 	st := c.Store
 	if st.SQLite != nil && st.ClickHouse != nil {
@@ -604,10 +493,21 @@ func (c *Config) ValidateIngest() error {
 	case c.LedgerSecret == "":
 		return c.errorf("ledger_secret", "is required (or set $%s)", EnvLedgerSecret)
 	}
-	if ic := c.IngestConfig(); ic.Validate() != nil {
-		return c.errorf("ingest", "%v", ic.Validate())
+	ic := c.IngestConfig()
+	if err := ic.Validate(); err != nil {
+		return c.ingestError(err)
 	}
 	return nil
+}
+
+// ingestError places an ingest.Config error in the file: a field of the
+// ingest section, with its line.
+func (c *Config) ingestError(err error) error {
+	var fe *ingest.FieldError
+	if !errors.As(err, &fe) {
+		return c.errorf("ingest", "%v", err)
+	}
+	return c.errorf("ingest."+fe.Field, "%s", fe.Reason)
 }
 
 func checkHostPort(s string) error {
@@ -645,14 +545,11 @@ func (c *Config) Secret() ([]byte, error) {
 // IngestConfig is the ingest.Config the file describes (before ingest's
 // defaults; [Config.SetDefaults] has filled them after [Load]).
 func (c *Config) IngestConfig() ingest.Config {
-	k, in := c.Kafka, c.Ingest
-	return ingest.Config{
-		Brokers:      append([]string(nil), k.Brokers...),
-		ChangesTopic: k.Topics.Changes, AccessTopic: k.Topics.Access, ReceiptsTopic: k.Topics.Receipts, RejectedTopic: k.Topics.Rejected,
-		TopicPartitions: k.Partitions, ReplicationFactor: k.ReplicationFactor,
-		PayloadDir: in.PayloadDir, BatchSize: in.BatchSize, BatchAge: in.BatchAge, MaxPending: in.MaxPending,
-		Verifiers: in.Verifiers, FetchMaxWait: in.FetchMaxWait, MaxProjectionLag: in.MaxProjectionLag, MinFreeDisk: uint64(in.MinFreeDisk),
-	}
+	k, ic := c.Kafka, c.Ingest
+	ic.Brokers = append([]string(nil), k.Brokers...)
+	ic.ChangesTopic, ic.AccessTopic, ic.ReceiptsTopic, ic.RejectedTopic = k.Topics.Changes, k.Topics.Access, k.Topics.Receipts, k.Topics.Rejected
+	ic.TopicPartitions, ic.ReplicationFactor = k.Partitions, k.ReplicationFactor
+	return ic
 }
 
 // SQLiteConfig is the SQLite store's configuration (store.sqlite must be set).
@@ -707,21 +604,8 @@ func (c *Config) LoadGenesis() (*schema.Genesis, error) {
 // demo one (whose keys anyone can derive): commands warn about it.
 func (c *Config) UsesDemoKeys() bool { return c.Genesis.File == "" || c.Catalog.Dir == "" }
 
-// yamlErr turns a yaml.v3 error ("yaml: line 3: …", or a TypeError with
-// "line 3: …" entries) into an *Error with the line.
+// yamlErr turns a yaml.v3 error into an *Error with the line.
 func yamlErr(file string, err error) error {
-	msg := err.Error()
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, reason, ok := strings.Cut(rest, ": "); ok {
-			if line, err := strconv.Atoi(num); err == nil {
-				return &Error{File: file, Line: line, Reason: reason}
-			}
-		}
-	}
-	return &Error{File: file, Reason: msg}
+	line, reason := yamlpos.Locate(err)
+	return &Error{File: file, Line: line, Reason: reason}
 }

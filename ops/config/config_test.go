@@ -237,16 +237,3 @@ store:
 		t.Errorf("key from env, no key_file: %v", err)
 	}
 }
-
-func TestParseByteSize(t *testing.T) {
-	for in, want := range map[string]uint64{"0": 0, "1024": 1024, "1KiB": 1024, "2 MiB": 2 << 20, "1GiB": 1 << 30, "5GB": 5e9, "7B": 7, "1TiB": 1 << 40} {
-		if got, err := config.ParseByteSize(in); err != nil || got != want {
-			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "GiB", "-1", "1.5GiB", "1 parsec", "99999999999999999TiB"} {
-		if _, err := config.ParseByteSize(in); err == nil {
-			t.Errorf("ParseByteSize(%q) succeeded", in)
-		}
-	}
-}
