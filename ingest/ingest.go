@@ -76,8 +76,12 @@ type Deps struct {
 	Catalog *schema.Catalog
 	// Keys is the key ring built from the genesis file (schema.NewKeyRing);
 	// ingest applies the logged department.key entries to it.
-	Keys   *schema.KeyRing
-	Logger *slog.Logger
+	Keys *schema.KeyRing
+	// Payloads, if set, is the payload store of Config.PayloadDir opened
+	// with [OpenPayloads] on Log's size, shared with the projector (the
+	// node assembly opens it once for both). Nil: New opens it.
+	Payloads *Payloads
+	Logger   *slog.Logger
 	// Projection, if set, reports the projection's progress: ingest
 	// pauses while the projection is more than Config.MaxProjectionLag
 	// entries behind the log (see [ErrPushback]). Typically the
@@ -112,9 +116,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Ingester, error) {
 		return nil, err
 	}
 	size := deps.Log.Size()
-	pl, err := OpenPayloads(cfg.PayloadDir, size)
-	if err != nil {
-		return nil, err
+	pl := deps.Payloads
+	if pl == nil {
+		if pl, err = OpenPayloads(cfg.PayloadDir, size); err != nil {
+			return nil, err
+		}
 	}
 	in := &Ingester{
 		cfg: cfg, log: deps.Log, catalog: deps.Catalog, keys: deps.Keys, payloads: pl, logger: deps.Logger,

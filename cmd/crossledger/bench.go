@@ -2,30 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
-	"runtime/pprof"
-	"runtime/trace"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/crossledger/crossledger/adapters"
-	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/gateway/limits"
+	"github.com/crossledger/crossledger/internal/bench"
+	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/schema"
-	"github.com/crossledger/crossledger/store"
-	"github.com/crossledger/crossledger/store/clickhouse"
-	"github.com/crossledger/crossledger/store/sqlite"
 )
 
 const benchSynopsis = `bench ingest [flags]
@@ -67,554 +51,112 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	return run(ctx, env, rest)
 }
 
-// benchIngestOptions are bench ingest's flags.
-type benchIngestOptions struct {
-	n, departments, publishers, batch int
-	rate                              float64
-	broker, sqlite, clickhouse, data  string
-	json                              bool
-	cpuprofile, trace                 string
-}
-
-// benchIngestResult is what bench ingest reports (--json prints it).
-type benchIngestResult struct {
-	N            int     `json:"n"`
-	Departments  int     `json:"departments"`
-	Mode         string  `json:"mode"`           // "closed" or "open"
-	Rate         float64 `json:"rate,omitempty"` // open loop: offered changes/s
-	Broker       string  `json:"broker"`         // "embedded" or the address
-	Store        string  `json:"store"`          // "sqlite" or "clickhouse"
-	Seconds      float64 `json:"seconds"`        // first publish to all verified and projected
-	Throughput   float64 `json:"throughput"`     // changes/s end to end
-	LatencyP50   float64 `json:"latency_p50_ms"`
-	LatencyP99   float64 `json:"latency_p99_ms"`
-	LatencyMax   float64 `json:"latency_max_ms"`
-	VerifyRate   float64 `json:"ed25519_verify_per_s"` // one core, crypto/ed25519
-	Ratio        float64 `json:"throughput_per_verify_rate"`
-	LogSize      uint64  `json:"log_size"`
-	CPUs         int     `json:"cpus"`
-	GoVersion    string  `json:"go_version"`
-	ErrQueued    int64   `json:"queued"` // publish calls that returned ErrQueued (sent later by the outbox)
-	PublishedSec float64 `json:"published_seconds"`
-	// Breakdown is, from ingest's and the projector's metrics, seconds
-	// spent and count per stage ("ingest verify", "projector write", …),
-	// plus counters (batches, duplicates), to see where the time went.
-	Breakdown map[string]benchStage `json:"breakdown,omitempty"`
-}
-
-// benchStage is one histogram (sum and count; the sum is seconds for the
-// *_seconds ones) or counter (count) of the run's metrics.
-type benchStage struct {
-	Seconds float64 `json:"sum,omitempty"`
-	Count   float64 `json:"count"`
-}
-
-// benchBreakdown reads the stage histograms and a few counters of reg.
-func benchBreakdown(reg *prometheus.Registry) map[string]benchStage {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return nil
-	}
-	out := map[string]benchStage{}
-	for _, mf := range mfs {
-		name := strings.TrimPrefix(mf.GetName(), "crossledger_")
-		for _, m := range mf.GetMetric() {
-			key := name
-			for _, l := range m.GetLabel() {
-				key += " " + l.GetValue()
-			}
-			switch {
-			case m.GetHistogram() != nil:
-				out[key] = benchStage{Seconds: m.GetHistogram().GetSampleSum(), Count: float64(m.GetHistogram().GetSampleCount())}
-			case m.GetCounter() != nil && m.GetCounter().GetValue() > 0:
-				out[key] = benchStage{Count: m.GetCounter().GetValue()}
-			}
-		}
-	}
-	return out
-}
-
 func runBenchIngest(ctx context.Context, env *cliEnv, args []string) error {
 	f := newFlags(env, "bench ingest", benchSynopsis)
-	var o benchIngestOptions
-	f.IntVar(&o.n, "n", 100000, "changes to publish")
-	f.IntVar(&o.departments, "departments", 4, "departments publishing concurrently, one SDK client each (demo departments)")
-	f.IntVar(&o.publishers, "publishers", 8, "closed loop: concurrent publishing calls per department")
-	f.IntVar(&o.batch, "batch", 100, "closed loop: changes per call (PublishBatch; 1: Publish)")
-	f.Float64Var(&o.rate, "rate", 0, "open loop: publish at this many changes/s (0: closed loop, as fast as it goes)")
-	f.StringVar(&o.broker, "broker", "", "Kafka bootstrap address (default: an embedded broker, started in-process)")
-	f.StringVar(&o.sqlite, "sqlite", "", "SQLite projection file (default: one in the data directory)")
-	f.StringVar(&o.clickhouse, "clickhouse", "", "ClickHouse HOST:PORT (native) for the projection; a fresh database per run")
-	f.StringVar(&o.data, "data", "", "data directory for log, payloads, outboxes (default: a temporary one, removed after)")
-	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
-	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the measured phase (all components) to FILE")
-	f.StringVar(&o.trace, "trace", "", "write an execution trace of the measured phase to FILE (go tool trace; -pprof=sync|syscall|net for off-CPU time)")
+	var o bench.IngestOptions
+	f.IntVar(&o.N, "n", 100000, "changes to publish")
+	f.IntVar(&o.Departments, "departments", 4, "departments publishing concurrently, one SDK client each (demo departments)")
+	f.IntVar(&o.Publishers, "publishers", 8, "closed loop: concurrent publishing calls per department")
+	f.IntVar(&o.Batch, "batch", 100, "closed loop: changes per call (PublishBatch; 1: Publish)")
+	f.Float64Var(&o.Rate, "rate", 0, "open loop: publish at this many changes/s (0: closed loop, as fast as it goes)")
+	f.StringVar(&o.Broker, "broker", "", "Kafka bootstrap address (default: an embedded broker, started in-process)")
+	f.StringVar(&o.SQLite, "sqlite", "", "SQLite projection file (default: one in the data directory)")
+	f.StringVar(&o.ClickHouse, "clickhouse", "", "ClickHouse HOST:PORT (native) for the projection; a fresh database per run")
+	f.StringVar(&o.Data, "data", "", "data directory for log, payloads, outboxes (default: a temporary one, removed after)")
+	f.BoolVar(&o.JSON, "json", false, "print the result as one JSON object")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured phase (all components) to FILE")
+	f.StringVar(&o.Trace, "trace", "", "write an execution trace of the measured phase to FILE (go tool trace; -pprof=sync|syscall|net for off-CPU time)")
 	if err := parse(f, args, 0); err != nil {
 		return err
 	}
 	depts := schema.Demo().Departments()
 	switch {
-	case o.n < 1 || o.publishers < 1 || o.batch < 1 || o.rate < 0:
+	case o.N < 1 || o.Publishers < 1 || o.Batch < 1 || o.Rate < 0:
 		fmt.Fprintln(f.Output(), "need --n, --publishers, --batch ≥ 1 and --rate ≥ 0")
-	case o.departments < 1 || o.departments > len(depts):
+	case o.Departments < 1 || o.Departments > len(depts):
 		fmt.Fprintf(f.Output(), "--departments must be in 1..%d (the demo departments)\n", len(depts))
-	case o.sqlite != "" && o.clickhouse != "":
+	case o.SQLite != "" && o.ClickHouse != "":
 		fmt.Fprintln(f.Output(), "give at most one of --sqlite and --clickhouse")
 	default:
-		b := &benchIngest{opts: o, env: env, depts: depts[:o.departments]}
-		res, err := b.run(ctx)
-		if err != nil {
-			return err
-		}
-		return b.print(res)
+		return bench.Ingest(ctx, benchEnv(env), benchLedger(env), o, depts[:o.Departments])
 	}
 	f.Usage()
 	return errUsage
 }
 
-// benchIngest is one run of bench ingest.
-type benchIngest struct {
-	opts  benchIngestOptions
-	env   *cliEnv
-	depts []string
+const benchQuerySynopsis = `bench query [flags]
 
-	accepted  atomic.Int64
-	rejected  atomic.Int64
-	queued    atomic.Int64
-	published atomic.Int64
+Measures person queries through the gateway against the same lookups made
+directly on the projection store, in one run, on this machine.
 
-	// latency: start time of each change's publishing call (or its
-	// scheduled time, open loop) and its verified receipt, by department
-	// and seq; whichever arrives second records the latency.
-	mu        sync.Mutex
-	started   map[string]map[uint64]time.Time
-	receipted map[string]map[uint64]time.Time
-	latencies []time.Duration
-}
+  build    (skipped when --data already holds a ledger built with the same
+           --records, --citizens and --seed) publishes the demo grants, then
+           --records record changes of the Haidian demo data set about
+           --citizens residents, through one SDK client per department, with
+           the broker (--broker, or an embedded one), ingest, the log and the
+           projector (SQLite, DIR/projection.db) in-process, and waits until
+           every receipt is verified and everything is projected.
+  gateway  runs the gateway behind an HTTP listener on 127.0.0.1 (rate limits
+           raised) and has --concurrency workers ask person(citizenId,
+           purpose: "real-estate-transfer") with every record's fields,
+           envelope, signature and proof, as a real-estate analyst, for
+           random residents, --queries of them (or for --duration). Every
+           answer must have no errors and at least one proof. Every query
+           writes an access entry to the ledger (Kafka acks=all): part of
+           the cost.
+  direct   the same citizens, same concurrency: the store lookups the gateway
+           makes for person (BySubject on every department that granted
+           real-estate something for the purpose, in parallel).
 
-func (b *benchIngest) progressf(format string, args ...any) {
-	fmt.Fprintf(b.env.stderr, "bench: "+format+"\n", args...)
-}
+It reports queries/s and latency p50/p99 of both, and the ratios gateway
+p50 / direct p50 (target ≤ 1.5) and gateway queries/s (target ≥ 1000).
+Progress goes to stderr; the result to stdout (--json: one JSON object).
+Any failed query fails the bench.`
 
-func (b *benchIngest) run(ctx context.Context) (*benchIngestResult, error) {
-	o := b.opts
-	res := &benchIngestResult{N: o.n, Departments: len(b.depts), Mode: "closed", Broker: "embedded", Store: "sqlite",
-		CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
-	if o.rate > 0 {
-		res.Mode, res.Rate = "open", o.rate
-	}
-	if o.broker != "" {
-		res.Broker = o.broker
-	}
-
-	b.progressf("measuring one core's crypto/ed25519 Verify rate")
-	res.VerifyRate = ed25519VerifyRate(time.Second)
-	b.progressf("ed25519 Verify: %.0f/s on one core", res.VerifyRate)
-
-	dir := o.data
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "crossledger-bench-")
-		if err != nil {
-			return nil, fmt.Errorf("couldn't make a data directory: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "outbox"), 0o755); err != nil {
-		return nil, fmt.Errorf("couldn't create data dir: %w", err)
-	}
-	if entries, _ := os.ReadDir(filepath.Join(dir, "outbox")); len(entries) > 0 {
-		return nil, fmt.Errorf("%s already holds outboxes: bench needs a fresh --data directory", dir)
-	}
-	// Topics of this run's own, so a shared broker's earlier traffic is
-	// neither read nor answered.
-	sfx := fmt.Sprintf(".bench-%d", time.Now().UnixNano())
-	icfg := ingest.Config{ChangesTopic: ingest.TopicChanges + sfx, AccessTopic: ingest.TopicAccess + sfx,
-		ReceiptsTopic: ingest.TopicReceipts + sfx, RejectedTopic: ingest.TopicRejected + sfx}
-	reg := prometheus.NewRegistry()
-	cfg := inProcConfig{Dir: dir, BrokerListen: "127.0.0.1:0", Ingest: icfg, Registerer: reg}
-	if o.broker != "" {
-		cfg.Brokers = []string{o.broker}
-	}
-	switch {
-	case o.clickhouse != "":
-		res.Store = "clickhouse"
-		db := fmt.Sprintf("crossledger_bench_%d", time.Now().Unix())
-		b.progressf("ClickHouse database %s (and %s_<department>), left in place", db, db)
-		cfg.OpenStore = func(ctx context.Context) (store.Store, error) {
-			return clickhouse.Open(ctx, clickhouse.Config{Server: clickhouse.Server{Addr: []string{o.clickhouse}}, Database: db})
-		}
-	default:
-		path := o.sqlite
-		if path == "" {
-			path = filepath.Join(dir, "projection.db")
-		}
-		cfg.OpenStore = func(ctx context.Context) (store.Store, error) { return sqlite.Open(ctx, sqlite.Config{Path: path}) }
-	}
-	logger := b.env.logger
-	core, err := openInProc(ctx, logger, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer core.close(logger)
-	if o.broker == "" {
-		b.progressf("embedded broker on %s", core.brokers[0])
-	}
-
-	// Ledger side: ingest and the projector, stopped after the clients.
-	proj, failed, stopLedger := core.runLedger(ctx, logger, 2)
-	defer stopLedger()
-
-	// Department side: one SDK client per department.
-	b.started, b.receipted = map[string]map[uint64]time.Time{}, map[string]map[uint64]time.Time{}
-	clients := map[string]*adapters.Client{}
-	cctx, stopClients := context.WithCancel(context.WithoutCancel(ctx))
-	var cg errgroup.Group
-	defer func() {
-		stopClients()
-		cg.Wait()
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	for _, dept := range b.depts {
-		b.started[dept], b.receipted[dept] = map[uint64]time.Time{}, map[uint64]time.Time{}
-		c, err := adapters.Open(ctx, adapters.Config{
-			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: core.catalog,
-			LogVerifier: core.log.Verifier(), Brokers: core.brokers, OutboxPath: filepath.Join(dir, "outbox", dept+".db"),
-			ChangesTopic: core.ingestCfg.ChangesTopic, ReceiptsTopic: core.ingestCfg.ReceiptsTopic,
-			// The closed loop queues the whole run at once: with the
-			// default 5 s, changes still queued in ingest after 5 s
-			// would be re-sent and verified twice.
-			ResendAfter: 30 * time.Second, MaxResendAfter: 2 * time.Minute,
-			OnAccepted: func(a adapters.Accepted) { b.receipt(dept, a.Seq, time.Now()) },
-			OnRejected: func(r adapters.Rejection) {
-				b.rejected.Add(1)
-				logger.Error("bench: change rejected", "department", dept, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
-			},
-			Logger: logger.With("department", dept),
-		})
-		if err != nil {
-			return nil, err
-		}
-		clients[dept] = c
-		cg.Go(func() error {
-			if err := c.Run(cctx); err != nil && cctx.Err() == nil {
-				failed <- fmt.Errorf("%s client: %w", dept, err)
-			}
-			return nil
-		})
-	}
-
-	work := b.changes(core.catalog)
-	b.progressf("publishing %d changes over %d departments (%s loop) to %s, projecting to %s", o.n, len(b.depts), res.Mode, res.Broker, res.Store)
-	if o.cpuprofile != "" {
-		pf, err := os.Create(o.cpuprofile)
-		if err != nil {
-			return nil, fmt.Errorf("couldn't create CPU profile: %w", err)
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	if o.trace != "" {
-		tf, err := os.Create(o.trace)
-		if err != nil {
-			return nil, fmt.Errorf("couldn't create trace: %w", err)
-		}
-		defer tf.Close()
-		if err := trace.Start(tf); err != nil {
-			return nil, err
-		}
-		defer trace.Stop()
-	}
-	start := time.Now()
-	pctx, stopPublish := context.WithCancel(ctx)
-	defer stopPublish()
-	pubDone := make(chan error, 1)
-	go func() { pubDone <- b.publish(pctx, clients, work, start) }()
-
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var publishedAt, doneAt time.Time
-	target := uint64(0) // log size once every change is receipted
-	for doneAt.IsZero() {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case err := <-failed:
-			return nil, err
-		case err := <-pubDone:
-			if err != nil {
-				return nil, err
-			}
-			publishedAt = time.Now()
-			b.progressf("all %d published in %.1fs", o.n, publishedAt.Sub(start).Seconds())
-		case <-tick.C:
-			b.progressf("%5.1fs published %d, receipts verified %d, log %d, projected %d",
-				time.Since(start).Seconds(), b.published.Load(), b.accepted.Load(), core.log.Size(), proj.ProjectedSize())
-		case <-time.After(5 * time.Millisecond):
-		}
-		if n := b.rejected.Load(); n > 0 {
-			return nil, fmt.Errorf("%d changes were rejected (see the log): the run is void", n)
-		}
-		if target == 0 && b.accepted.Load() == int64(o.n) {
-			target = core.log.Size()
-		}
-		if target > 0 && proj.ProjectedSize() >= target {
-			doneAt = time.Now()
-		}
-	}
-	if publishedAt.IsZero() { // the last receipt can beat the publisher's return
-		if err := <-pubDone; err != nil {
-			return nil, err
-		}
-		publishedAt = doneAt
-	}
-	wm, err := core.store.Watermark(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if wm.Size < target {
-		return nil, fmt.Errorf("projector reports %d projected, the store's watermark says %d", target, wm.Size)
-	}
-	el := doneAt.Sub(start)
-	res.Seconds = el.Seconds()
-	res.PublishedSec = publishedAt.Sub(start).Seconds()
-	res.Throughput = float64(o.n) / el.Seconds()
-	res.Ratio = res.Throughput / res.VerifyRate
-	res.LogSize = core.log.Size()
-	res.ErrQueued = b.queued.Load()
-	b.mu.Lock()
-	lat := slices.Clone(b.latencies)
-	b.mu.Unlock()
-	if len(lat) != o.n {
-		return nil, fmt.Errorf("%d latencies for %d changes", len(lat), o.n)
-	}
-	slices.Sort(lat)
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	res.LatencyP50 = ms(lat[len(lat)/2])
-	res.LatencyP99 = ms(lat[min(len(lat)-1, len(lat)*99/100)])
-	res.LatencyMax = ms(lat[len(lat)-1])
-	res.Breakdown = benchBreakdown(reg)
-	b.progressf("done: %d changes verified and projected in %.2fs; stopping", o.n, res.Seconds)
-	return res, nil
-}
-
-// receipt records dept's seq as receipted at t.
-func (b *benchIngest) receipt(dept string, seq uint64, t time.Time) {
-	b.accepted.Add(1)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if s, ok := b.started[dept][seq]; ok {
-		b.latencies = append(b.latencies, t.Sub(s))
-		delete(b.started[dept], seq)
-		return
-	}
-	b.receipted[dept][seq] = t
-}
-
-// start records dept's seqs as started at t (see receipt).
-func (b *benchIngest) start(dept string, seqs []uint64, t time.Time) {
-	b.published.Add(int64(len(seqs)))
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, seq := range seqs {
-		if r, ok := b.receipted[dept][seq]; ok {
-			b.latencies = append(b.latencies, r.Sub(t))
-			delete(b.receipted[dept], seq)
-			continue
-		}
-		b.started[dept][seq] = t
-	}
-}
-
-// benchChange is one change to publish.
-type benchChange struct {
-	dept string
-	adapters.Change
-}
-
-// changes makes the run's n changes, made before the clock starts:
-// round-robin over the departments and each department's record types,
-// valid values, keys repeating every 50 000 changes (so some are updates).
-func (b *benchIngest) changes(cat *schema.Catalog) []benchChange {
-	out := make([]benchChange, b.opts.n)
-	for i := range out {
-		dept := b.depts[i%len(b.depts)]
-		d, _ := cat.Department(dept)
-		k := i / len(b.depts)
-		rt := &d.Types[k%len(d.Types)]
-		out[i] = benchChange{dept: dept, Change: adapters.Change{RecordType: rt.Name, Op: schema.OpUpsert, Values: benchValues(rt, k%50000)}}
-	}
-	return out
-}
-
-// benchValues returns valid values for every field of rt, varying with i.
-func benchValues(rt *schema.RecordType, i int) map[string]string {
-	v := make(map[string]string, len(rt.Fields))
-	for _, f := range rt.Fields {
-		switch f.Type {
-		case schema.TypeInt:
-			v[f.Name] = fmt.Sprint(1 + i%1000)
-		case schema.TypeDecimal:
-			v[f.Name] = fmt.Sprintf("%d.50", i%100000)
-		case schema.TypeDate:
-			v[f.Name] = "2020-01-02"
-		case schema.TypeDateTime:
-			v[f.Name] = "2020-01-02T03:04:05Z"
-		case schema.TypeBool:
-			v[f.Name] = "true"
-		case schema.TypeEnum:
-			v[f.Name] = f.Values[i%len(f.Values)]
-		case schema.TypeCitizenID:
-			first := fmt.Sprintf("110105195001%02d%03d", 1+i/1000%28, i%1000)
-			c, _ := schema.CitizenIDCheck(first)
-			v[f.Name] = first + string(c)
-		case schema.TypeCreditCode:
-			first := fmt.Sprintf("91350100%09d", i)
-			c, _ := schema.CreditCodeCheck(first)
-			v[f.Name] = first + string(c)
-		default:
-			v[f.Name] = fmt.Sprintf("%s-%d", f.Name, i)
-		}
-	}
-	return v
-}
-
-// publish publishes work: closed loop, --publishers calls of --batch
-// changes per department at a time; open loop, each change at its
-// scheduled time start + i/rate, in its own call.
-func (b *benchIngest) publish(ctx context.Context, clients map[string]*adapters.Client, work []benchChange, start time.Time) error {
-	check := func(err error) error {
-		if errors.Is(err, adapters.ErrQueued) {
-			b.queued.Add(1)
-			return nil
-		}
+func runBenchQuery(ctx context.Context, env *cliEnv, args []string) error {
+	f := newFlags(env, "bench query", benchQuerySynopsis)
+	var o bench.QueryOptions
+	f.IntVar(&o.Records, "records", 1_000_000, "record changes in the ledger")
+	f.IntVar(&o.Citizens, "citizens", 0, "residents of the data set (default: --records / 2.8, the demo set's changes per resident)")
+	f.Int64Var(&o.Seed, "seed", 1, "seed of the demo data set")
+	f.IntVar(&o.Queries, "queries", 20000, "person queries to measure (each path)")
+	f.DurationVar(&o.Duration, "duration", 0, "measure the gateway for this long instead of --queries (the direct phase repeats its citizens)")
+	f.IntVar(&o.Concurrency, "concurrency", 16, "concurrent queries")
+	f.StringVar(&o.Broker, "broker", "", "Kafka bootstrap address (default: an embedded broker, started in-process)")
+	f.StringVar(&o.Data, "data", "", "data directory; a ledger built there is reused by later runs of the same size (default: a temporary one, removed after)")
+	f.BoolVar(&o.JSON, "json", false, "print the result as one JSON object")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the gateway phase (all components) to FILE")
+	if err := parse(f, args, 0); err != nil {
 		return err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	if b.opts.rate > 0 {
-		g.SetLimit(100000)
-		interval := float64(time.Second) / b.opts.rate
-		for i, w := range work {
-			at := start.Add(time.Duration(float64(i) * interval))
-			if d := time.Until(at); d > 0 {
-				select {
-				case <-gctx.Done():
-					return g.Wait()
-				case <-time.After(d):
-				}
+	if o.Citizens == 0 {
+		o.Citizens = max(o.Records*10/28, 2)
+	}
+	if o.Records < 1 || o.Citizens < 2 || o.Citizens > o.Records || o.Queries < 1 || o.Concurrency < 1 || o.Duration < 0 {
+		fmt.Fprintln(f.Output(), "need --records ≥ 1, 2 ≤ --citizens ≤ --records, --queries ≥ 1, --concurrency ≥ 1, --duration ≥ 0")
+		f.Usage()
+		return errUsage
+	}
+	return bench.Query(ctx, benchEnv(env), benchLedger(env), o)
+}
+
+func benchEnv(env *cliEnv) bench.Env {
+	return bench.Env{Stdout: env.stdout, Stderr: env.stderr, Logger: env.logger}
+}
+
+// benchLedger keeps a bench data directory as dev keeps its own: the log
+// key and ledger secret made on first use, the dev token issuer.
+func benchLedger(env *cliEnv) bench.Ledger {
+	return bench.Ledger{
+		Open: func(ctx context.Context, dir string, cfg node.LocalConfig) (*node.Local, error) {
+			return openLocal(ctx, env.logger, dir, cfg)
+		},
+		OpenGateway: func(ctx context.Context, l *node.Local, dir string, rate limits.RateConfig, reg prometheus.Registerer) (*node.Gateway, string, error) {
+			dg, err := openDevGateway(ctx, env.logger, l, gatewayOptions{Data: dir, Rate: rate, Registerer: reg})
+			if err != nil {
+				return nil, "", err
 			}
-			g.Go(func() error {
-				seq, err := clients[w.dept].Publish(gctx, w.RecordType, w.Op, w.Values)
-				if err = check(err); err != nil {
-					return fmt.Errorf("couldn't publish to %s: %w", w.dept, err)
-				}
-				b.start(w.dept, []uint64{seq}, at)
-				return nil
-			})
-		}
-		return g.Wait()
+			return dg.Gateway, dg.token, nil
+		},
 	}
-	byDept := map[string][]adapters.Change{}
-	for _, w := range work {
-		byDept[w.dept] = append(byDept[w.dept], w.Change)
-	}
-	for dept, chs := range byDept {
-		var next atomic.Int64
-		for range b.opts.publishers {
-			g.Go(func() error {
-				for {
-					hi := int(next.Add(int64(b.opts.batch)))
-					lo := hi - b.opts.batch
-					if lo >= len(chs) {
-						return nil
-					}
-					part := chs[lo:min(hi, len(chs))]
-					t := time.Now()
-					var seqs []uint64
-					var err error
-					if len(part) == 1 {
-						var seq uint64
-						seq, err = clients[dept].Publish(gctx, part[0].RecordType, part[0].Op, part[0].Values)
-						seqs = []uint64{seq}
-					} else {
-						seqs, err = clients[dept].PublishBatch(gctx, part)
-					}
-					if err = check(err); err != nil {
-						return fmt.Errorf("couldn't publish to %s: %w", dept, err)
-					}
-					b.start(dept, seqs, t)
-				}
-			})
-		}
-	}
-	return g.Wait()
-}
-
-func (b *benchIngest) print(r *benchIngestResult) error {
-	if b.opts.json {
-		enc := json.NewEncoder(b.env.stdout)
-		return enc.Encode(r)
-	}
-	mode := "closed loop"
-	if r.Mode == "open" {
-		mode = fmt.Sprintf("open loop at %g changes/s", r.Rate)
-	}
-	_, err := fmt.Fprintf(b.env.stdout, `crossledger bench ingest: %d changes, %d departments, %s
-  broker %s, store %s, %d CPUs, %s
-  end to end (all receipts verified and projected): %.2f s, %.0f changes/s (all published after %.2f s)
-  receipt latency: p50 %.1f ms, p99 %.1f ms, max %.1f ms
-  crypto/ed25519 Verify, one core, same run: %.0f/s
-  throughput / verify rate: %.3f×
-%s`, r.N, r.Departments, mode, r.Broker, r.Store, r.CPUs, r.GoVersion, r.Seconds, r.Throughput, r.PublishedSec,
-		r.LatencyP50, r.LatencyP99, r.LatencyMax, r.VerifyRate, r.Ratio, breakdownText(r.Breakdown))
-	return err
-}
-
-// ed25519VerifyRate measures crypto/ed25519.Verify on one goroutine for
-// about d, over a message the size of a typical envelope.
-func ed25519VerifyRate(d time.Duration) float64 {
-	priv := schema.DemoKey("bench")
-	pub := priv.Public().(ed25519.PublicKey)
-	msg := make([]byte, 600)
-	sig := ed25519.Sign(priv, msg)
-	start := time.Now()
-	n := 0
-	for time.Since(start) < d {
-		for range 64 {
-			if !ed25519.Verify(pub, msg, sig) {
-				panic("bench: ed25519 self-check failed")
-			}
-		}
-		n += 64
-	}
-	return float64(n) / time.Since(start).Seconds()
-}
-
-func breakdownText(bd map[string]benchStage) string {
-	if len(bd) == 0 {
-		return ""
-	}
-	keys := make([]string, 0, len(bd))
-	for k := range bd {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var sb strings.Builder
-	sb.WriteString("  where the time went (ingest and projector metrics):\n")
-	for _, k := range keys {
-		st := bd[k]
-		if strings.Contains(k, "seconds") {
-			fmt.Fprintf(&sb, "    %-40s %8.2f s over %.0f\n", k, st.Seconds, st.Count)
-		} else if st.Seconds > 0 {
-			fmt.Fprintf(&sb, "    %-40s %8.0f over %.0f\n", k, st.Seconds, st.Count)
-		} else {
-			fmt.Fprintf(&sb, "    %-40s %8.0f\n", k, st.Count)
-		}
-	}
-	return sb.String()
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crossledger/crossledger/internal/bench"
 	"github.com/crossledger/crossledger/ops/testenv"
 )
 
@@ -27,7 +28,7 @@ func TestBenchIngest(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 			}
-			var r benchIngestResult
+			var r bench.IngestResult
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				t.Fatalf("output is not the JSON result: %v\n%s", err, out)
 			}

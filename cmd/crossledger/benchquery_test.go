@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crossledger/crossledger/internal/bench"
 	"github.com/crossledger/crossledger/ops/testenv"
 )
 
@@ -22,7 +23,7 @@ func TestBenchQuery(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("run %d: exit %d\nstdout: %s\nstderr: %s", i, code, out, errOut)
 		}
-		var r benchQueryResult
+		var r bench.QueryResult
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("run %d: output is not the JSON result: %v\n%s", i, err, out)
 		}
@@ -39,7 +40,7 @@ func TestBenchQuery(t *testing.T) {
 		}
 		for _, p := range []struct {
 			name string
-			ph   benchQueryPhase
+			ph   bench.QueryPhase
 		}{{"gateway", g}, {"direct", d}} {
 			ph := p.ph
 			switch {

@@ -22,11 +22,10 @@ import (
 
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/adapters/demo"
-	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/internal/atomicfile"
+	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
-	"github.com/crossledger/crossledger/store"
 	"github.com/crossledger/crossledger/store/sqlite"
 )
 
@@ -94,30 +93,15 @@ type devLedger struct {
 	opts devOptions
 	env  *cliEnv
 
-	*inProcLedger // broker, log, ingest, SQLite store, shared with bench
-	clients       map[string]*adapters.Client
-	ln            net.Listener
-	srv           *http.Server
-	reg           *prometheus.Registry // metrics of ingest, the projector and the gateway, on /metrics
-	gw            *devGateway
+	*node.Local // broker, log, ingest, projector, SQLite store, shared with bench
+	clients     map[string]*adapters.Client
+	ln          net.Listener
+	srv         *http.Server
+	reg         *prometheus.Registry // metrics of ingest, the projector and the gateway, on /metrics
+	gw          *devGateway
 
 	rejected atomic.Int64
 	closers  []func() error
-}
-
-// projectionRef tells ingest how far the projector has got, so ingest
-// pauses (backpressure) when the projection falls behind. Ingest is made
-// before the projector (which reads ingest's payloads), hence the
-// indirection; until the projector exists the projection counts as 0.
-type projectionRef struct {
-	p atomic.Pointer[ingest.Projector]
-}
-
-func (r *projectionRef) ProjectedSize() uint64 {
-	if p := r.p.Load(); p != nil {
-		return p.ProjectedSize()
-	}
-	return 0
 }
 
 func (d *devLedger) defer_(f func() error) { d.closers = append(d.closers, f) }
@@ -142,22 +126,18 @@ func (d *devLedger) open(ctx context.Context) error {
 	}
 
 	d.reg = newRegistry()
-	core, err := openInProc(ctx, logger, inProcConfig{Dir: d.opts.data, BrokerListen: d.opts.broker,
-		OpenStore: func(ctx context.Context) (store.Store, error) {
-			return sqlite.Open(ctx, sqlite.Config{Path: d.path("projection.db")})
-		},
-		Registerer: d.reg})
+	core, err := openLocal(ctx, logger, d.opts.data, node.LocalConfig{BrokerListen: d.opts.broker,
+		Store: node.StoreConfig{SQLite: &sqlite.Config{Path: d.path("projection.db")}}, Registerer: d.reg})
 	if err != nil {
 		return err
 	}
-	d.inProcLedger = core
-	d.defer_(func() error { core.close(logger); return nil })
-	brokers := core.brokers
+	d.Local = core
+	d.defer_(core.Close)
 	d.clients = map[string]*adapters.Client{}
-	for _, dept := range d.catalog.Departments() {
+	for _, dept := range d.Catalog.Departments() {
 		c, err := adapters.Open(ctx, adapters.Config{
-			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: d.catalog,
-			LogVerifier: d.log.Verifier(), Brokers: brokers, OutboxPath: d.path("outbox", dept+".db"),
+			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: d.Catalog,
+			LogVerifier: d.Log.Verifier(), Brokers: d.Brokers, OutboxPath: d.path("outbox", dept+".db"),
 			OnRejected: func(r adapters.Rejection) {
 				d.rejected.Add(1)
 				logger.Warn("dev: change rejected", "department", dept, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
@@ -171,9 +151,10 @@ func (d *devLedger) open(ctx context.Context) error {
 		d.defer_(c.Close)
 	}
 	removeStaleIssuerTemps(devIssuerKey(d.opts.data), logger)
-	if d.gw, err = d.openGateway(ctx, brokers, d.keys); err != nil {
+	if d.gw, err = openDevGateway(ctx, logger, d.Local, gatewayOptions{Data: d.opts.data, Registerer: d.reg}); err != nil {
 		return err
 	}
+	d.defer_(d.gw.Close)
 
 	d.ln, err = net.Listen("tcp", d.opts.http)
 	if err != nil {
@@ -231,15 +212,12 @@ func (d *devLedger) run(ctx context.Context) error {
 		goFn(sim, "progress", d.progressLoop)
 	}
 	cl := newStage("SDK clients")
-	goFn(cl, "gateway client", d.gw.client.Run)
+	goFn(cl, "gateway client", d.gw.Run)
 	for dept, c := range d.clients {
 		goFn(cl, dept+" client", c.Run)
 	}
-	in := newStage("ingest")
-	goFn(in, "ingest", d.ingester.Run)
-	pj := newStage("projector")
-	proj := d.newProjector(d.env.logger)
-	goFn(pj, "projector", proj.Run)
+	ledger := newStage("ingest and projector") // the node stops ingest, then the projector
+	goFn(ledger, "ledger", d.Node.Run)
 	web := newStage("HTTP server")
 	goFn(web, "HTTP server", func(context.Context) error {
 		if err := d.srv.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {
@@ -438,7 +416,7 @@ func (d *devLedger) banner(p *devPlan) {
 			stream += fmt.Sprintf(", continuing after the %d earlier ones", p.skip)
 		}
 	}
-	depts := d.catalog.Departments()
+	depts := d.Catalog.Departments()
 	fmt.Fprintf(d.env.stdout, `crossledger dev is running (Ctrl-C stops it):
   broker     %s  (Kafka protocol; data %s)
   log        %s  (%d entries; origin %s; key %s)
@@ -454,7 +432,7 @@ func (d *devLedger) banner(p *devPlan) {
              TOKEN=$(crossledger token --data %s --department real-estate --user me --role analyst)
              curl -s http://%s/graphql -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
                -d '{"query":"{ person(citizenId: \"%s\", purpose: \"real-estate-transfer\") { departments { department records { type key fields { name value redacted } proof } } } }"}'
-`, d.broker.Addr(), d.path("broker"), d.path("log"), d.log.Size(), d.log.Origin(), d.path("log.key"),
+`, d.Broker.Addr(), d.path("broker"), d.path("log"), d.Log.Size(), d.Log.Origin(), d.path("log.key"),
 		d.path("payloads"), d.path("projection.db"), strings.Join(depts, ", "), d.path("outbox"),
 		d.opts.seed, d.opts.citizens, initial, stream, d.ln.Addr(),
 		d.ln.Addr(), devGatewayID, devIssuerKey(d.opts.data), d.ln.Addr(), d.gw.token,
@@ -471,7 +449,7 @@ func (d *devLedger) progressLoop(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		wm, err := d.store.Watermark(ctx)
+		wm, err := d.Store.Watermark(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -491,8 +469,24 @@ func (d *devLedger) progressLoop(ctx context.Context) error {
 			pending += n
 		}
 		fmt.Fprintf(d.env.stdout, "progress: log %d entries, projected %d, outbox pending %d, rejected %d\n",
-			d.log.Size(), wm.Size, pending, d.rejected.Load())
+			d.Log.Size(), wm.Size, pending, d.rejected.Load())
 	}
+}
+
+// openLocal opens the in-process ledger of data directory dir (dev's and
+// bench's): its log key (dir/log.key) and ledger secret
+// (dir/ledger.secret) are made on first use.
+func openLocal(ctx context.Context, logger *slog.Logger, dir string, cfg node.LocalConfig) (*node.Local, error) {
+	skey, err := devLogKey(filepath.Join(dir, "log.key"))
+	if err != nil {
+		return nil, err
+	}
+	secret, err := devSecret(filepath.Join(dir, "ledger.secret"))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Dir, cfg.LogKey, cfg.LedgerSecret, cfg.Logger = dir, skey, secret, logger
+	return node.OpenLocal(ctx, cfg)
 }
 
 // devLogKey reads the dev log key, making it on first run (written

@@ -16,10 +16,9 @@ import (
 	"github.com/crossledger/crossledger/adapters/demo"
 	"github.com/crossledger/crossledger/gateway"
 	"github.com/crossledger/crossledger/gateway/auth"
-	"github.com/crossledger/crossledger/gateway/graphiql"
 	"github.com/crossledger/crossledger/gateway/limits"
+	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/schema"
-	"github.com/crossledger/crossledger/store"
 )
 
 // devGatewayID is the department id the dev gateway signs access entries
@@ -27,17 +26,15 @@ import (
 const devGatewayID = "gateway"
 
 // devGateway is the gateway part of `crossledger dev` (and of `crossledger
-// bench query`). close releases what [openInProcGateway] opened.
+// bench query`): the shared gateway assembly over the in-process log and
+// store, trusting the dev token issuer.
 type devGateway struct {
-	gw      *gateway.Gateway
-	client  *adapters.Client // signs access entries, publishes to the access topic
-	fwd     *adapters.Forwarder
-	issuer  *auth.DevIssuer
-	token   string // a ready-made analyst token for the banner
-	closers []func() error
+	*node.Gateway
+	issuer *auth.DevIssuer
+	token  string // a ready-made analyst token for the banner
 }
 
-// gatewayOptions say how [openInProcGateway] differs between dev and bench.
+// gatewayOptions say how [openDevGateway] differs between dev and bench.
 type gatewayOptions struct {
 	// Data is the data directory: the gateway's outbox is
 	// Data/outbox/gateway.db, the dev issuer's key Data/gateway/dev-issuer.pem.
@@ -48,96 +45,43 @@ type gatewayOptions struct {
 	Registerer prometheus.Registerer
 }
 
-// openGateway opens the gateway over dev's log and SQLite projection, with
-// the dev token issuer (data/gateway/dev-issuer.pem, shared with
-// `crossledger token`).
-func (d *devLedger) openGateway(ctx context.Context, brokers []string, keys *schema.KeyRing) (*devGateway, error) {
-	dg, err := openInProcGateway(ctx, d.env.logger, d.inProcLedger, gatewayOptions{Data: d.opts.data, Registerer: d.reg})
+// openDevGateway opens a gateway over l's log and store (serving every
+// department from it), writing access entries signed as [devGatewayID] to
+// l's access topic, trusting the dev token issuer (shared with
+// `crossledger token`). The caller runs dg.Run, serves dg.Handler() and
+// closes dg.
+func openDevGateway(ctx context.Context, logger *slog.Logger, l *node.Local, o gatewayOptions) (*devGateway, error) {
+	issuer, err := auth.LoadOrCreateDevIssuer(devIssuerKey(o.Data), devIssuerName)
 	if err != nil {
 		return nil, err
 	}
-	d.defer_(dg.close)
-	return dg, nil
-}
-
-// openInProcGateway opens a gateway over l's log and store (serving every
-// department from it), writing access entries through an SDK client that
-// signs as [devGatewayID] and publishes to l's access topic, trusting the
-// dev token issuer. The caller runs dg.client.Run and serves
-// dg.gw.Handler(); dg.close closes the gateway, the authenticator, the
-// forwarder and the client, in that order. On error it closes what it
-// opened.
-func openInProcGateway(ctx context.Context, logger *slog.Logger, l *inProcLedger, o gatewayOptions) (_ *devGateway, err error) {
-	dg := &devGateway{}
-	defer func() {
-		if err != nil {
-			dg.close()
-		}
-	}()
-	c, err := adapters.Open(ctx, adapters.Config{
-		Department: devGatewayID, Key: schema.DemoKey(devGatewayID), RecordSecret: schema.DemoSecret(devGatewayID),
-		Catalog: l.catalog, LogVerifier: l.log.Verifier(), Brokers: l.brokers,
-		ChangesTopic: l.ingestCfg.AccessTopic, ReceiptsTopic: l.ingestCfg.ReceiptsTopic,
+	token, err := issuer.Issue(auth.Identity{User: "analyst-1", Department: demo.RealEstate, Roles: []auth.Role{auth.RoleAnalyst}}, 8*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	gw, err := node.OpenGateway(ctx, node.GatewayConfig{
+		Gateway: gateway.Config{ID: devGatewayID, LedgerSecret: l.Secret, Purposes: demo.Purposes(), Rate: o.Rate},
+		Log:     l.Log, Store: l.Store, Catalog: l.Catalog, Keys: l.Keys, Issuers: []auth.IssuerConfig{issuer.Config()},
+		Key: schema.DemoKey(devGatewayID), LogVerifier: l.Log.Verifier(), Brokers: l.Brokers,
+		AccessTopic: l.Ingest.AccessTopic, ReceiptsTopic: l.Ingest.ReceiptsTopic, ChangesTopic: l.Ingest.ChangesTopic,
 		OutboxPath: filepath.Join(o.Data, "outbox", devGatewayID+".db"),
-		OnRejected: func(r adapters.Rejection) {
-			logger.Error("dev: access entry rejected", "seq", r.Seq, "reason", r.Reason)
-		},
-		Logger: logger.With("department", devGatewayID),
+		Logger:     logger.With("department", devGatewayID), Registerer: o.Registerer,
 	})
 	if err != nil {
 		return nil, err
 	}
-	dg.client = c
-	dg.closers = append(dg.closers, c.Close)
-	dg.fwd = adapters.NewForwarder(l.brokers, l.ingestCfg.ChangesTopic)
-	dg.closers = append(dg.closers, dg.fwd.Close)
-
-	if dg.issuer, err = auth.LoadOrCreateDevIssuer(devIssuerKey(o.Data), devIssuerName); err != nil {
-		return nil, err
-	}
-	authn, err := auth.New(ctx, []auth.IssuerConfig{dg.issuer.Config()})
-	if err != nil {
-		return nil, err
-	}
-	dg.closers = append(dg.closers, authn.Close)
-	if dg.token, err = dg.issuer.Issue(auth.Identity{User: "analyst-1", Department: demo.RealEstate, Roles: []auth.Role{auth.RoleAnalyst}}, 8*time.Hour); err != nil {
-		return nil, err
-	}
-	stores := map[string]store.Reader{}
-	for _, dept := range l.catalog.Departments() {
-		stores[dept] = l.store
-	}
-	dg.gw, err = gateway.New(gateway.Config{ID: devGatewayID, LedgerSecret: l.secret, Purposes: demo.Purposes(), Rate: o.Rate}, gateway.Deps{
-		Log: l.log, Stores: stores, Ledger: l.store, Catalog: l.catalog, Keys: l.keys, Auth: authn,
-		Access: adapters.AccessWriter{Client: c}, Grants: dg.fwd, Registerer: o.Registerer, Logger: logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	dg.closers = append(dg.closers, dg.gw.Close)
-	return dg, nil
+	return &devGateway{Gateway: gw, issuer: issuer, token: token}, nil
 }
 
-// close closes what openInProcGateway opened, in reverse order.
-func (dg *devGateway) close() error {
-	var errs []error
-	for i := len(dg.closers) - 1; i >= 0; i-- {
-		errs = append(errs, dg.closers[i]())
-	}
-	dg.closers = nil
-	return errors.Join(errs...)
-}
-
-// devHandler composes dev's HTTP API: GraphQL, GraphiQL, the log's tile
-// and proof API, and metrics.
+// devHandler composes dev's HTTP API: the gateway's (GraphQL, GraphiQL,
+// health), the log's tile and proof API, and metrics.
 func (d *devLedger) devHandler(dg *devGateway) http.Handler {
 	mux := http.NewServeMux()
-	logAPI := d.log.Handler()
+	logAPI := d.Log.Handler()
 	for _, p := range []string{"/checkpoint", "/tile/", "/proof/"} {
 		mux.Handle(p, logAPI)
 	}
-	mux.Handle("/graphql", dg.gw.Handler())
-	mux.Handle("/", graphiql.Handler("/graphql"))
+	mux.Handle("/", dg.Handler())
 	return withMetrics(d.reg, mux)
 }
 

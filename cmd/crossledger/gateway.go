@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -11,16 +10,11 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/gateway"
-	"github.com/crossledger/crossledger/gateway/auth"
-	"github.com/crossledger/crossledger/gateway/graphiql"
+	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/ops/config"
 	"github.com/crossledger/crossledger/schema"
-	"github.com/crossledger/crossledger/store"
-	"github.com/crossledger/crossledger/store/clickhouse"
-	"github.com/crossledger/crossledger/store/sqlite"
 )
 
 const gatewaySynopsis = `gateway [--config crossledger.yaml] [--check]
@@ -79,74 +73,28 @@ func serveGateway(ctx context.Context, env *cliEnv, cfg *config.Config) error {
 	}
 	defer log.Close()
 
-	var st store.Store
-	if cfg.Store.SQLite != nil {
-		st, err = sqlite.Open(ctx, cfg.SQLiteConfig())
-	} else {
-		st, err = clickhouse.Open(ctx, cfg.ClickHouseConfig())
-	}
+	st, err := node.OpenStore(ctx, storeConfig(cfg))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	stores := map[string]store.Reader{}
-	for _, d := range catalog.Departments() {
-		stores[d] = st
-	}
-
-	// The record secret keys record references, which access entries do
-	// not have; the SDK requires one.
-	recordSecret := make([]byte, 32)
-	rand.Read(recordSecret)
-	k := cfg.Kafka
-	client, err := adapters.Open(ctx, adapters.Config{
-		Department: cfg.GatewayID(), Key: key, RecordSecret: recordSecret, Catalog: catalog, LogVerifier: verifier,
-		Brokers: k.Brokers, ChangesTopic: k.Topics.Access, ReceiptsTopic: k.Topics.Receipts, OutboxPath: cfg.Gateway.Outbox,
-		OnRejected: func(r adapters.Rejection) {
-			logger.Error("gateway: an access entry was rejected by ingest", "seq", r.Seq, "reason", r.Reason)
-		},
-		Logger: logger.With("component", "access-outbox"),
-	})
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	fwd := adapters.NewForwarder(k.Brokers, k.Topics.Changes)
-	defer fwd.Close()
-	authn, err := auth.New(ctx, cfg.Gateway.Issuers, auth.WithLogger(logger))
-	if err != nil {
-		return err
-	}
-	defer authn.Close()
-
 	reg := newRegistry()
 	gcfg := cfg.GatewayConfig()
 	gcfg.LedgerSecret = secret
-	gw, err := gateway.New(gcfg, gateway.Deps{
-		Log: log, Stores: stores, Ledger: st, Catalog: catalog, Keys: keys, Auth: authn,
-		Access: adapters.AccessWriter{Client: client}, Grants: fwd, Registerer: reg, Logger: logger,
+	k := cfg.Kafka
+	gw, err := node.OpenGateway(ctx, node.GatewayConfig{
+		Gateway: gcfg, Log: log, Store: st, Catalog: catalog, Keys: keys, Issuers: cfg.Gateway.Issuers,
+		Key: key, LogVerifier: verifier, Brokers: k.Brokers,
+		AccessTopic: k.Topics.Access, ReceiptsTopic: k.Topics.Receipts, ChangesTopic: k.Topics.Changes,
+		OutboxPath: cfg.Gateway.Outbox, Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
 	defer gw.Close()
-
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", gw.Handler())
 	mux.Handle("GET /metrics", metricsHandler(reg))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := log.Err(); err != nil {
-			http.Error(w, "not ready: the log: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		if n, err := client.Pending(r.Context()); err != nil || n > 1000 {
-			http.Error(w, fmt.Sprintf("not ready: %d access entries await their receipts (%v)", n, err), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("/", graphiql.Handler("/graphql"))
+	mux.Handle("/", gw.Handler())
 
 	ln, err := net.Listen("tcp", cfg.GatewayListen())
 	if err != nil {
@@ -159,7 +107,7 @@ func serveGateway(ctx context.Context, env *cliEnv, cfg *config.Config) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	clientDone := make(chan error, 1)
-	go func() { clientDone <- client.Run(cctx) }()
+	go func() { clientDone <- gw.Run(cctx) }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

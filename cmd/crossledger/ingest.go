@@ -17,12 +17,10 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/ops/config"
 	"github.com/crossledger/crossledger/schema"
-	"github.com/crossledger/crossledger/store"
-	"github.com/crossledger/crossledger/store/clickhouse"
-	"github.com/crossledger/crossledger/store/sqlite"
 )
 
 const ingestSynopsis = `ingest [--config FILE] [--check]
@@ -131,6 +129,10 @@ func (n *ingestNode) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ring, err := schema.NewKeyRing(genesis)
+	if err != nil {
+		return err
+	}
 
 	reg := newRegistry()
 	ln, err := net.Listen("tcp", cfg.Metrics.Listen)
@@ -150,114 +152,70 @@ func (n *ingestNode) run(ctx context.Context) error {
 	fmt.Fprintf(n.env.stdout, "crossledger ingest: /metrics /healthz /readyz on http://%s\n", ln.Addr())
 	n.logger.Info("serving metrics and health", "addr", ln.Addr().String())
 
-	lg, err := n.openLog(ctx, skey)
+	nd, err := node.Open(ctx, node.Config{
+		LogDir: cfg.Log.Dir, LogKey: skey, WaitForLock: *cfg.Log.WaitForLock,
+		OnStandby: func() {
+			n.state.Store(nodeStandby)
+			n.logger.Info("the log is held by another writer; waiting as standby", "dir", cfg.Log.Dir)
+		},
+		Ingest: cfg.IngestConfig(), Catalog: catalog, Keys: ring, LedgerSecret: secret,
+		Store: storeConfig(cfg), ProjectionBatch: cfg.Store.BatchSize,
+		Logger: n.logger, Registerer: reg,
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			n.logger.Info("stopped while standby")
 			return nil
 		}
+		if errors.Is(err, merkle.ErrLocked) {
+			return fmt.Errorf("%w (log.wait_for_lock is false)", err)
+		}
 		return err
 	}
-	n.log.Store(lg)
+	defer nd.Close()
+	if n.state.Load() == nodeStandby {
+		n.logger.Info("took over the log", "dir", cfg.Log.Dir, "size", nd.Log.Size())
+	}
+	if genesis.Origin != nd.Log.Origin() {
+		n.logger.Warn("the genesis origin differs from the log key's origin", "genesis", genesis.Origin, "log", nd.Log.Origin())
+	}
+	n.log.Store(nd.Log)
 	defer n.log.Store(nil)
-	defer func() {
-		if err := lg.Close(); err != nil {
-			n.logger.Warn("couldn't close the log", "err", err)
-		}
-	}()
-	if genesis.Origin != lg.Origin() {
-		n.logger.Warn("the genesis origin differs from the log key's origin", "genesis", genesis.Origin, "log", lg.Origin())
-	}
-	ring, err := schema.NewKeyRing(genesis)
-	if err != nil {
-		return err
-	}
-
-	var st store.Store
-	if cfg.Store.SQLite != nil {
-		st, err = sqlite.Open(ctx, cfg.SQLiteConfig())
-	} else {
-		st, err = clickhouse.Open(ctx, cfg.ClickHouseConfig())
-	}
-	if err != nil {
-		return fmt.Errorf("couldn't open the projection store: %w", err)
-	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			n.logger.Warn("couldn't close the projection store", "err", err)
-		}
-	}()
-
-	proj := &ingest.Projector{Log: lg, Store: st, Catalog: catalog, LedgerSecret: secret, BatchSize: cfg.Store.BatchSize,
-		Logger: n.logger.With("component", "projector"), Registerer: reg}
-	in, err := ingest.New(ctx, cfg.IngestConfig(), ingest.Deps{Log: lg, Catalog: catalog, Keys: ring,
-		Logger: n.logger.With("component", "ingest"), Projection: proj, Registerer: reg})
-	if err != nil {
-		return err
-	}
-	proj.Payloads = in.Payloads()
-	n.ingester.Store(in)
-
-	// Ingest and the projector run on contexts of their own, so they stop
-	// in order: ingest first (no new appends), then the projector.
-	inCtx, stopIn := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopIn()
-	pjCtx, stopPj := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopPj()
-	inDone, pjDone := make(chan error, 1), make(chan error, 1)
-	go func() { inDone <- in.Run(inCtx) }()
-	go func() { pjDone <- proj.Run(pjCtx) }()
+	n.ingester.Store(nd.Ingester)
 	n.state.Store(nodeRunning)
-	n.logger.Info("ingest running", "log_size", lg.Size(), "brokers", strings.Join(cfg.Kafka.Brokers, ","),
+	n.logger.Info("ingest running", "log_size", nd.Log.Size(), "brokers", strings.Join(cfg.Kafka.Brokers, ","),
 		"changes_topic", cfg.Kafka.Topics.Changes)
 
+	// The node stops ingest, then the projector, when ctx ends or either
+	// fails; the metrics server failing stops it too.
+	nctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ran := make(chan error, 1)
+	go func() { ran <- nd.Run(nctx) }()
 	var failed error
 	select {
 	case <-ctx.Done():
+		n.state.Store(nodeStopping)
 		n.logger.Info("stopping: ingest, projector, store, log, HTTP")
-	case err := <-inDone:
-		inDone <- err
-		failed = fmt.Errorf("ingest: %w", err)
-	case err := <-pjDone:
-		pjDone <- err
-		failed = fmt.Errorf("projector: %w", err)
+		failed = <-ran
+	case failed = <-ran:
 	case err := <-served:
 		served <- err
-		failed = fmt.Errorf("metrics server: %w", err)
+		stop()
+		failed = errors.Join(fmt.Errorf("metrics server: %w", err), <-ran)
 	}
 	n.state.Store(nodeStopping)
-	stopIn()
-	if err := <-inDone; !errors.Is(err, context.Canceled) && failed == nil {
-		failed = fmt.Errorf("ingest: %w", err)
-	}
-	n.logger.Info("ingest stopped", "log_size", lg.Size())
-	stopPj()
-	if err := <-pjDone; !errors.Is(err, context.Canceled) && failed == nil {
-		failed = fmt.Errorf("projector: %w", err)
-	}
-	n.logger.Info("projector stopped", "projected", proj.ProjectedSize())
 	return failed
 }
 
-// openLog opens the log, waiting as a standby while another process holds
-// it (if log.wait_for_lock).
-func (n *ingestNode) openLog(ctx context.Context, skey string) (*merkle.Log, error) {
-	dir := n.cfg.Log.Dir
-	lg, err := merkle.Open(ctx, dir, merkle.Options{SignerKey: skey})
-	if err == nil || !errors.Is(err, merkle.ErrLocked) {
-		return lg, err
+// storeConfig is the projection store the config file names.
+func storeConfig(cfg *config.Config) node.StoreConfig {
+	if cfg.Store.SQLite != nil {
+		sc := cfg.SQLiteConfig()
+		return node.StoreConfig{SQLite: &sc}
 	}
-	if !*n.cfg.Log.WaitForLock {
-		return nil, fmt.Errorf("%s is held by another writer (log.wait_for_lock is false): %w", dir, err)
-	}
-	n.state.Store(nodeStandby)
-	n.logger.Info("the log is held by another writer; waiting as standby", "dir", dir)
-	lg, err = merkle.Open(ctx, dir, merkle.Options{SignerKey: skey, WaitForLock: true})
-	if err != nil {
-		return nil, err
-	}
-	n.logger.Info("took over the log", "dir", dir, "size", lg.Size())
-	return lg, nil
+	cc := cfg.ClickHouseConfig()
+	return node.StoreConfig{ClickHouse: &cc}
 }
 
 func (n *ingestNode) handler(reg *prometheus.Registry) http.Handler {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store"
@@ -50,42 +51,30 @@ func runReproject(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	lg, err := merkle.Open(ctx, filepath.Join(*data, "log"), merkle.Options{SignerKey: skey})
+	var sc node.StoreConfig
+	if *sqlitePath != "" {
+		if _, err := os.Stat(*sqlitePath); err == nil {
+			return fmt.Errorf("%s exists: reproject writes a new store (remove it or pick another name)", *sqlitePath)
+		}
+		sc.SQLite = &sqlite.Config{Path: *sqlitePath}
+	} else {
+		sc.ClickHouse = &clickhouse.Config{Server: clickhouse.Server{Addr: []string{*chAddr}}, Database: *chDB}
+	}
+	nd, err := node.Open(ctx, node.Config{
+		LogDir: filepath.Join(*data, "log"), LogKey: skey, NoIngest: true,
+		Ingest: ingest.Config{PayloadDir: filepath.Join(*data, "payloads")}, Catalog: catalog, LedgerSecret: secret,
+		OpenStore:       func(ctx context.Context) (store.Store, error) { return openEmptyStore(ctx, sc) },
+		ProjectionBatch: *batch, Logger: env.logger,
+	})
 	if err != nil {
 		if errors.Is(err, merkle.ErrLocked) {
 			return fmt.Errorf("the log is in use (stop crossledger dev/ingest first): %w", err)
 		}
 		return err
 	}
-	defer lg.Close()
-	payloads, err := ingest.OpenPayloads(filepath.Join(*data, "payloads"), lg.Size())
-	if err != nil {
-		return err
-	}
-
-	var st store.Store
-	if *sqlitePath != "" {
-		if _, err := os.Stat(*sqlitePath); err == nil {
-			return fmt.Errorf("%s exists: reproject writes a new store (remove it or pick another name)", *sqlitePath)
-		}
-		st, err = sqlite.Open(ctx, sqlite.Config{Path: *sqlitePath})
-	} else {
-		st, err = clickhouse.Open(ctx, clickhouse.Config{Server: clickhouse.Server{Addr: []string{*chAddr}}, Database: *chDB})
-	}
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	wm, err := st.Watermark(ctx)
-	if err != nil {
-		return err
-	}
-	if wm.Size != 0 {
-		return fmt.Errorf("the target store already holds %d projected entries: reproject needs an empty one", wm.Size)
-	}
-
+	defer nd.Close()
+	lg, proj := nd.Log, nd.Projector
 	total := lg.Size()
-	proj := &ingest.Projector{Log: lg, Payloads: payloads, Store: st, Catalog: catalog, LedgerSecret: secret, BatchSize: *batch, Logger: env.logger}
 	bar := newProgress(env.stderr, total)
 	done := uint64(0)
 	for done < total {
@@ -106,6 +95,23 @@ func runReproject(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "reprojected %d entries in %s\n", total, bar.elapsed().Round(time.Millisecond))
 	return nil
+}
+
+// openEmptyStore opens the store sc names, which must hold no projection.
+func openEmptyStore(ctx context.Context, sc node.StoreConfig) (store.Store, error) {
+	st, err := node.OpenStore(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	wm, err := st.Watermark(ctx)
+	if err == nil && wm.Size != 0 {
+		err = fmt.Errorf("the target store already holds %d projected entries: reproject needs an empty one", wm.Size)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // loadCatalog loads department schemas from dir, or the demo set.

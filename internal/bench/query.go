@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -28,39 +28,11 @@ import (
 	"github.com/crossledger/crossledger/adapters/demo"
 	"github.com/crossledger/crossledger/gateway/limits"
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store"
 	"github.com/crossledger/crossledger/store/sqlite"
 )
-
-const benchQuerySynopsis = `bench query [flags]
-
-Measures person queries through the gateway against the same lookups made
-directly on the projection store, in one run, on this machine.
-
-  build    (skipped when --data already holds a ledger built with the same
-           --records, --citizens and --seed) publishes the demo grants, then
-           --records record changes of the Haidian demo data set about
-           --citizens residents, through one SDK client per department, with
-           the broker (--broker, or an embedded one), ingest, the log and the
-           projector (SQLite, DIR/projection.db) in-process, and waits until
-           every receipt is verified and everything is projected.
-  gateway  runs the gateway behind an HTTP listener on 127.0.0.1 (rate limits
-           raised) and has --concurrency workers ask person(citizenId,
-           purpose: "real-estate-transfer") with every record's fields,
-           envelope, signature and proof, as a real-estate analyst, for
-           random residents, --queries of them (or for --duration). Every
-           answer must have no errors and at least one proof. Every query
-           writes an access entry to the ledger (Kafka acks=all): part of
-           the cost.
-  direct   the same citizens, same concurrency: the store lookups the gateway
-           makes for person (BySubject on every department that granted
-           real-estate something for the purpose, in parallel).
-
-It reports queries/s and latency p50/p99 of both, and the ratios gateway
-p50 / direct p50 (target ≤ 1.5) and gateway queries/s (target ≥ 1000).
-Progress goes to stderr; the result to stdout (--json: one JSON object).
-Any failed query fails the bench.`
 
 // Targets of the issue, reported beside the figures.
 const (
@@ -68,17 +40,17 @@ const (
 	benchQueryTargetQPS      = 1000.0
 )
 
-// benchQueryOptions are bench query's flags.
-type benchQueryOptions struct {
-	records, citizens, queries, concurrency int
-	seed                                    int64
-	duration                                time.Duration
-	broker, data, cpuprofile                string
-	json                                    bool
+// QueryOptions are bench query's flags (see the command's help).
+type QueryOptions struct {
+	Records, Citizens, Queries, Concurrency int
+	Seed                                    int64
+	Duration                                time.Duration
+	Broker, Data, CPUProfile                string
+	JSON                                    bool
 }
 
-// benchQueryPhase is one measured phase's figures.
-type benchQueryPhase struct {
+// QueryPhase is one measured phase's figures.
+type QueryPhase struct {
 	Queries    int     `json:"queries"`
 	Failures   int     `json:"failures"`
 	Seconds    float64 `json:"seconds"`
@@ -91,8 +63,8 @@ type benchQueryPhase struct {
 	Records float64 `json:"records_per_query"`
 }
 
-// benchQueryResult is what bench query reports (--json prints it).
-type benchQueryResult struct {
+// QueryResult is what bench query reports (--json prints it).
+type QueryResult struct {
 	Records      int     `json:"records"`
 	Citizens     int     `json:"citizens"`
 	Seed         int64   `json:"seed"`
@@ -104,8 +76,8 @@ type benchQueryResult struct {
 	Concurrency  int     `json:"concurrency"`
 	Departments  int     `json:"departments"` // asked per person query
 
-	Gateway benchQueryPhase `json:"gateway"`
-	Direct  benchQueryPhase `json:"direct"`
+	Gateway QueryPhase `json:"gateway"`
+	Direct  QueryPhase `json:"direct"`
 
 	P50Ratio        float64 `json:"gateway_p50_per_direct_p50"`
 	ThroughputRatio float64 `json:"gateway_qps_per_direct_qps"`
@@ -122,52 +94,15 @@ type benchQueryResult struct {
 	GoVersion string `json:"go_version"`
 }
 
-func runBenchQuery(ctx context.Context, env *cliEnv, args []string) error {
-	f := newFlags(env, "bench query", benchQuerySynopsis)
-	var o benchQueryOptions
-	f.IntVar(&o.records, "records", 1_000_000, "record changes in the ledger")
-	f.IntVar(&o.citizens, "citizens", 0, "residents of the data set (default: --records / 2.8, the demo set's changes per resident)")
-	f.Int64Var(&o.seed, "seed", 1, "seed of the demo data set")
-	f.IntVar(&o.queries, "queries", 20000, "person queries to measure (each path)")
-	f.DurationVar(&o.duration, "duration", 0, "measure the gateway for this long instead of --queries (the direct phase repeats its citizens)")
-	f.IntVar(&o.concurrency, "concurrency", 16, "concurrent queries")
-	f.StringVar(&o.broker, "broker", "", "Kafka bootstrap address (default: an embedded broker, started in-process)")
-	f.StringVar(&o.data, "data", "", "data directory; a ledger built there is reused by later runs of the same size (default: a temporary one, removed after)")
-	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
-	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway phase (all components) to FILE")
-	if err := parse(f, args, 0); err != nil {
-		return err
-	}
-	if o.citizens == 0 {
-		o.citizens = max(o.records*10/28, 2)
-	}
-	if o.records < 1 || o.citizens < 2 || o.citizens > o.records || o.queries < 1 || o.concurrency < 1 || o.duration < 0 {
-		fmt.Fprintln(f.Output(), "need --records ≥ 1, 2 ≤ --citizens ≤ --records, --queries ≥ 1, --concurrency ≥ 1, --duration ≥ 0")
-		f.Usage()
-		return errUsage
-	}
-	b := &benchQuery{opts: o, env: env}
-	res, err := b.run(ctx)
-	if err != nil {
-		return err
-	}
-	if err := b.print(res); err != nil {
-		return err
-	}
-	if n := res.Gateway.Failures + res.Direct.Failures; n > 0 {
-		return fmt.Errorf("%d queries failed (see stderr): the run is void", n)
-	}
-	return nil
-}
-
 // benchQuery is one run of bench query.
 type benchQuery struct {
-	opts benchQueryOptions
-	env  *cliEnv
+	opts   QueryOptions
+	env    Env
+	ledger Ledger
 }
 
 func (b *benchQuery) progressf(format string, args ...any) {
-	fmt.Fprintf(b.env.stderr, "bench: "+format+"\n", args...)
+	fmt.Fprintf(b.env.Stderr, "bench: "+format+"\n", args...)
 }
 
 // benchQueryState is DIR/bench-query.json: what the data directory holds,
@@ -204,7 +139,7 @@ func (b *benchQuery) state(dir string) (s benchQueryState, reuse bool, err error
 		if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 			return s, false, fmt.Errorf("%s is neither empty nor a bench query data directory", dir)
 		}
-		s = benchQueryState{Records: o.records, Citizens: o.citizens, Seed: o.seed, Topics: fmt.Sprintf(".benchq-%d", time.Now().UnixNano())}
+		s = benchQueryState{Records: o.Records, Citizens: o.Citizens, Seed: o.Seed, Topics: fmt.Sprintf(".benchq-%d", time.Now().UnixNano())}
 		return s, false, b.writeState(dir, s)
 	case err != nil:
 		return s, false, fmt.Errorf("couldn't read the bench state: %w", err)
@@ -215,22 +150,22 @@ func (b *benchQuery) state(dir string) (s benchQueryState, reuse bool, err error
 	switch {
 	case !s.Built:
 		return s, false, fmt.Errorf("%s holds an interrupted build: remove it or use another --data", dir)
-	case s.Records != o.records || s.Citizens != o.citizens || s.Seed != o.seed:
+	case s.Records != o.Records || s.Citizens != o.Citizens || s.Seed != o.Seed:
 		return s, false, fmt.Errorf("%s holds a ledger of %d records about %d citizens (seed %d), not %d about %d (seed %d): use another --data",
-			dir, s.Records, s.Citizens, s.Seed, o.records, o.citizens, o.seed)
+			dir, s.Records, s.Citizens, s.Seed, o.Records, o.Citizens, o.Seed)
 	}
 	return s, true, nil
 }
 
-func (b *benchQuery) run(ctx context.Context) (*benchQueryResult, error) {
+func (b *benchQuery) run(ctx context.Context) (*QueryResult, error) {
 	o := b.opts
-	res := &benchQueryResult{Records: o.records, Citizens: o.citizens, Seed: o.seed, Broker: "embedded", Store: "sqlite",
-		Concurrency: o.concurrency, TargetP50Ratio: benchQueryTargetP50Ratio, TargetQPS: benchQueryTargetQPS,
+	res := &QueryResult{Records: o.Records, Citizens: o.Citizens, Seed: o.Seed, Broker: "embedded", Store: "sqlite",
+		Concurrency: o.Concurrency, TargetP50Ratio: benchQueryTargetP50Ratio, TargetQPS: benchQueryTargetQPS,
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
-	if o.broker != "" {
-		res.Broker = o.broker
+	if o.Broker != "" {
+		res.Broker = o.Broker
 	}
-	dir := o.data
+	dir := o.Data
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "crossledger-bench-query-")
 		if err != nil {
@@ -250,36 +185,34 @@ func (b *benchQuery) run(ctx context.Context) (*benchQueryResult, error) {
 		return nil, fmt.Errorf("couldn't create data dir: %w", err)
 	}
 
-	b.progressf("generating the demo data set: %d residents (seed %d)", o.citizens, o.seed)
-	changes, pool := benchQueryData(o.seed, o.citizens, o.records)
-	if len(changes) < o.records {
-		return nil, fmt.Errorf("the demo data set of %d residents has %d changes, fewer than --records %d: give more --citizens", o.citizens, len(changes), o.records)
+	b.progressf("generating the demo data set: %d residents (seed %d)", o.Citizens, o.Seed)
+	changes, pool := benchQueryData(o.Seed, o.Citizens, o.Records)
+	if len(changes) < o.Records {
+		return nil, fmt.Errorf("the demo data set of %d residents has %d changes, fewer than --records %d: give more --citizens", o.Citizens, len(changes), o.Records)
 	}
-	changes = changes[:o.records]
+	changes = changes[:o.Records]
 
 	sfx := st.Topics
 	icfg := ingest.Config{ChangesTopic: ingest.TopicChanges + sfx, AccessTopic: ingest.TopicAccess + sfx,
 		ReceiptsTopic: ingest.TopicReceipts + sfx, RejectedTopic: ingest.TopicRejected + sfx}
 	reg := prometheus.NewRegistry()
-	cfg := inProcConfig{Dir: dir, BrokerListen: "127.0.0.1:0", Ingest: icfg, Registerer: reg,
-		OpenStore: func(ctx context.Context) (store.Store, error) {
-			return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "projection.db")})
-		}}
-	if o.broker != "" {
-		cfg.Brokers = []string{o.broker}
+	cfg := node.LocalConfig{BrokerListen: "127.0.0.1:0", Ingest: icfg, Registerer: reg,
+		Store: node.StoreConfig{SQLite: &sqlite.Config{Path: filepath.Join(dir, "projection.db")}}}
+	if o.Broker != "" {
+		cfg.Brokers = []string{o.Broker}
 	}
-	logger := b.env.logger
-	core, err := openInProc(ctx, logger, cfg)
+	core, err := b.ledger.Open(ctx, dir, cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer core.close(logger)
+	defer core.Close()
 
 	// Ledger side: ingest and the projector, stopped last.
-	proj, failed, stopLedger := core.runLedger(ctx, logger, 16)
+	failed, stopLedger := core.Start(ctx, 16)
 	defer stopLedger()
+	proj := core.Projector
 	if reuse {
-		b.progressf("reusing the ledger in %s: log %d entries", dir, core.log.Size())
+		b.progressf("reusing the ledger in %s: log %d entries", dir, core.Log.Size())
 	} else {
 		start := time.Now()
 		if err := b.build(ctx, core, proj, dir, changes, failed); err != nil {
@@ -294,26 +227,26 @@ func (b *benchQuery) run(ctx context.Context) (*benchQueryResult, error) {
 	changes = nil
 
 	// The gateway, behind a real listener.
-	dg, err := openInProcGateway(ctx, logger, core, gatewayOptions{Data: dir, Registerer: reg,
-		Rate: limits.RateConfig{Authenticated: limits.Rate{PerSecond: 1e9, Burst: 1 << 30}, Anonymous: limits.Rate{PerSecond: 10, Burst: 10}, MaxKeys: 1000}})
+	dg, token, err := b.ledger.OpenGateway(ctx, core, dir,
+		limits.RateConfig{Authenticated: limits.Rate{PerSecond: 1e9, Burst: 1 << 30}, Anonymous: limits.Rate{PerSecond: 10, Burst: 10}, MaxKeys: 1000}, reg)
 	if err != nil {
 		return nil, err
 	}
-	defer dg.close()
+	defer dg.Close()
 	cctx, stopClient := context.WithCancel(context.WithoutCancel(ctx))
 	clientDone := make(chan struct{})
 	go func() {
 		defer close(clientDone)
-		if err := dg.client.Run(cctx); err != nil && cctx.Err() == nil {
+		if err := dg.Run(cctx); err != nil && cctx.Err() == nil {
 			failed <- fmt.Errorf("gateway client: %w", err)
 		}
 	}()
-	defer func() { stopClient(); <-clientDone }() // before dg.close
+	defer func() { stopClient(); <-clientDone }() // before dg.Close
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("couldn't listen for HTTP: %w", err)
 	}
-	srv := &http.Server{Handler: dg.gw.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: dg.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	url := "http://" + ln.Addr().String() + "/graphql"
@@ -323,32 +256,32 @@ func (b *benchQuery) run(ctx context.Context) (*benchQueryResult, error) {
 	if err := b.settle(ctx, core, proj, failed); err != nil {
 		return nil, err
 	}
-	res.LogSize = core.log.Size()
+	res.LogSize = core.Log.Size()
 
 	owners := personOwners(demo.RealEstate, demo.PurposeRealEstateTransfer)
 	res.Departments = len(owners)
-	rng := rand.New(rand.NewPCG(uint64(o.seed), 7))
-	n := o.queries
-	if o.duration > 0 {
+	rng := rand.New(rand.NewPCG(uint64(o.Seed), 7))
+	n := o.Queries
+	if o.Duration > 0 {
 		n = 1 << 20
 	}
 	asks := make([]string, n)
 	for i := range asks {
 		asks[i] = pool[rng.IntN(len(pool))]
 	}
-	warm := make([]string, max(min(n/20, 500), 2*o.concurrency))
+	warm := make([]string, max(min(n/20, 500), 2*o.Concurrency))
 	for i := range warm {
 		warm[i] = pool[rng.IntN(len(pool))]
 	}
 
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * o.concurrency, MaxIdleConnsPerHost: 2 * o.concurrency, DisableCompression: true},
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * o.Concurrency, MaxIdleConnsPerHost: 2 * o.Concurrency, DisableCompression: true},
 		Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
 	gwAsk := func(ctx context.Context, citizen string) (int, error) {
-		return gatewayPerson(ctx, hc, url, dg.token, citizen)
+		return gatewayPerson(ctx, hc, url, token, citizen)
 	}
 	directAsk := func(ctx context.Context, citizen string) (int, error) {
-		return directPerson(ctx, core.store, core.secret, owners, citizen)
+		return directPerson(ctx, core.Store, core.Secret, owners, citizen)
 	}
 
 	// The gateway answers once its grant scan has read the whole log
@@ -376,8 +309,8 @@ func (b *benchQuery) run(ctx context.Context) (*benchQueryResult, error) {
 	}
 	accessBefore := histogramOf(reg, "crossledger_gateway_access_write_seconds")
 
-	if o.cpuprofile != "" {
-		pf, err := os.Create(o.cpuprofile)
+	if o.CPUProfile != "" {
+		pf, err := os.Create(o.CPUProfile)
 		if err != nil {
 			return nil, fmt.Errorf("couldn't create CPU profile: %w", err)
 		}
@@ -386,9 +319,9 @@ func (b *benchQuery) run(ctx context.Context) (*benchQueryResult, error) {
 			return nil, err
 		}
 	}
-	b.progressf("gateway: person queries, %d workers, %s", o.concurrency, url)
-	res.Gateway = b.measure(ctx, "gateway", asks, o.duration, gwAsk)
-	if o.cpuprofile != "" {
+	b.progressf("gateway: person queries, %d workers, %s", o.Concurrency, url)
+	res.Gateway = b.measure(ctx, "gateway", asks, o.Duration, gwAsk)
+	if o.CPUProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	if acc := histogramOf(reg, "crossledger_gateway_access_write_seconds"); acc.Count > accessBefore.Count {
@@ -404,7 +337,7 @@ func (b *benchQuery) run(ctx context.Context) (*benchQueryResult, error) {
 	if err := b.settle(ctx, core, proj, failed); err != nil {
 		return nil, err
 	}
-	b.progressf("direct: the same %d citizens, BySubject on %d departments, %d workers", res.Gateway.Queries, len(owners), o.concurrency)
+	b.progressf("direct: the same %d citizens, BySubject on %d departments, %d workers", res.Gateway.Queries, len(owners), o.Concurrency)
 	res.Direct = b.measure(ctx, "direct", asks[:res.Gateway.Queries], 0, directAsk)
 
 	if res.Direct.LatencyP50 > 0 {
@@ -440,8 +373,8 @@ func benchQueryData(seed int64, citizens, records int) ([]demo.Change, []string)
 // build publishes the demo grants and then changes, through one SDK
 // client per department, and waits until every receipt is verified and
 // the projection has caught up with the log.
-func (b *benchQuery) build(ctx context.Context, core *inProcLedger, proj *ingest.Projector, dir string, changes []demo.Change, failed chan error) error {
-	logger := b.env.logger
+func (b *benchQuery) build(ctx context.Context, core *node.Local, proj *ingest.Projector, dir string, changes []demo.Change, failed chan error) error {
+	logger := b.env.Logger
 	byDept := map[string][]adapters.Change{}
 	for _, c := range changes {
 		byDept[c.Department] = append(byDept[c.Department], adapters.Change{RecordType: c.Type, Op: c.Op, Values: c.Values})
@@ -459,12 +392,12 @@ func (b *benchQuery) build(ctx context.Context, core *inProcLedger, proj *ingest
 			c.Close()
 		}
 	}()
-	for _, dept := range core.catalog.Departments() {
+	for _, dept := range core.Catalog.Departments() {
 		want += int64(len(grants[dept]))
 		c, err := adapters.Open(ctx, adapters.Config{
-			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: core.catalog,
-			LogVerifier: core.log.Verifier(), Brokers: core.brokers, OutboxPath: filepath.Join(dir, "outbox", dept+".db"),
-			ChangesTopic: core.ingestCfg.ChangesTopic, ReceiptsTopic: core.ingestCfg.ReceiptsTopic,
+			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: core.Catalog,
+			LogVerifier: core.Log.Verifier(), Brokers: core.Brokers, OutboxPath: filepath.Join(dir, "outbox", dept+".db"),
+			ChangesTopic: core.Ingest.ChangesTopic, ReceiptsTopic: core.Ingest.ReceiptsTopic,
 			// Publishing runs far ahead of ingest: with the default 5 s,
 			// changes still queued in ingest would be re-sent.
 			ResendAfter: time.Minute, MaxResendAfter: 5 * time.Minute,
@@ -485,7 +418,7 @@ func (b *benchQuery) build(ctx context.Context, core *inProcLedger, proj *ingest
 			}
 		})
 	}
-	b.progressf("building: %d grants and %d record changes over %d departments, to %s", want-int64(len(changes)), len(changes), len(clients), core.brokers[0])
+	b.progressf("building: %d grants and %d record changes over %d departments, to %s", want-int64(len(changes)), len(changes), len(clients), core.Brokers[0])
 
 	start := time.Now()
 	pctx, stopPublish := context.WithCancel(ctx)
@@ -546,7 +479,7 @@ func (b *benchQuery) build(ctx context.Context, core *inProcLedger, proj *ingest
 		case <-tick.C:
 			el := time.Since(start).Seconds()
 			b.progressf("%6.1fs published %d, receipts verified %d (%.0f/s), log %d, projected %d",
-				el, published.Load(), accepted.Load(), float64(accepted.Load())/el, core.log.Size(), proj.ProjectedSize())
+				el, published.Load(), accepted.Load(), float64(accepted.Load())/el, core.Log.Size(), proj.ProjectedSize())
 		}
 		if n := rejected.Load(); n > 0 {
 			return fmt.Errorf("%d changes were rejected (see the log): the build is void", n)
@@ -558,12 +491,12 @@ func (b *benchQuery) build(ctx context.Context, core *inProcLedger, proj *ingest
 
 // settle waits until the projection has caught up with the log, as the
 // store's watermark says.
-func (b *benchQuery) settle(ctx context.Context, core *inProcLedger, proj *ingest.Projector, failed <-chan error) error {
+func (b *benchQuery) settle(ctx context.Context, core *node.Local, proj *ingest.Projector, failed <-chan error) error {
 	last := time.Now()
 	for {
-		size := core.log.Size()
+		size := core.Log.Size()
 		if proj.ProjectedSize() >= size {
-			wm, err := core.store.Watermark(ctx)
+			wm, err := core.Store.Watermark(ctx)
 			if err != nil {
 				return fmt.Errorf("couldn't read the projection's watermark: %w", err)
 			}
@@ -606,7 +539,7 @@ func personOwners(consumer, purpose string) []string {
 
 // measure asks for every citizen of asks (or, with d > 0, for as many as
 // d allows) on --concurrency workers and returns the figures.
-func (b *benchQuery) measure(ctx context.Context, name string, asks []string, d time.Duration, ask func(context.Context, string) (int, error)) benchQueryPhase {
+func (b *benchQuery) measure(ctx context.Context, name string, asks []string, d time.Duration, ask func(context.Context, string) (int, error)) QueryPhase {
 	var next atomic.Int64
 	var failures, records atomic.Int64
 	lats := make([]time.Duration, len(asks))
@@ -617,7 +550,7 @@ func (b *benchQuery) measure(ctx context.Context, name string, asks []string, d 
 	var logged atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range b.opts.concurrency {
+	for range b.opts.Concurrency {
 		wg.Go(func() {
 			for {
 				if ctx.Err() != nil || !stopAt.IsZero() && time.Now().After(stopAt) {
@@ -645,7 +578,7 @@ func (b *benchQuery) measure(ctx context.Context, name string, asks []string, d 
 	done := min(int(next.Load()), len(asks))
 	lats = slices.Clone(lats[:done]) // every index claimed was asked
 	slices.Sort(lats)
-	ph := benchQueryPhase{Queries: done, Failures: int(failures.Load()), Seconds: el.Seconds()}
+	ph := QueryPhase{Queries: done, Failures: int(failures.Load()), Seconds: el.Seconds()}
 	if done == 0 {
 		return ph
 	}
@@ -764,12 +697,12 @@ func directPerson(ctx context.Context, s store.Store, secret []byte, owners []st
 }
 
 // histogramOf reads the sum and count of a histogram of reg.
-func histogramOf(reg *prometheus.Registry, name string) benchStage {
+func histogramOf(reg *prometheus.Registry, name string) Stage {
 	mfs, err := reg.Gather()
 	if err != nil {
-		return benchStage{}
+		return Stage{}
 	}
-	var out benchStage
+	var out Stage
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -784,9 +717,9 @@ func histogramOf(reg *prometheus.Registry, name string) benchStage {
 	return out
 }
 
-func (b *benchQuery) print(r *benchQueryResult) error {
-	if b.opts.json {
-		return json.NewEncoder(b.env.stdout).Encode(r)
+func (b *benchQuery) print(r *QueryResult) error {
+	if b.opts.JSON {
+		return json.NewEncoder(b.env.Stdout).Encode(r)
 	}
 	built := "reused"
 	if r.Built {
@@ -798,7 +731,7 @@ func (b *benchQuery) print(r *benchQueryResult) error {
 		}
 		return "NOT met"
 	}
-	_, err := fmt.Fprintf(b.env.stdout, `crossledger bench query: %d records about %d citizens (%s), log %d entries
+	_, err := fmt.Fprintf(b.env.Stdout, `crossledger bench query: %d records about %d citizens (%s), log %d entries
   broker %s, store %s, %d CPUs, %s; %d concurrent queries, %d departments per person
   gateway (HTTP, proofs, access entry): %d queries in %.2f s, %.0f q/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %.1f records/answer, %d failed
     of which writing the access entry: %.2f ms mean
