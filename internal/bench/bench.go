@@ -12,10 +12,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
+	"runtime/trace"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crossledger/crossledger/gateway/limits"
+	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/internal/node"
 )
 
@@ -60,4 +64,65 @@ func Query(ctx context.Context, env Env, ledger Ledger, o QueryOptions) error {
 		return fmt.Errorf("%d queries failed (see stderr): the run is void", n)
 	}
 	return nil
+}
+
+// dataDir is the run's data directory: dir (created if missing), or a
+// temporary one (prefix) that cleanup removes.
+func dataDir(dir, prefix string) (_ string, cleanup func(), err error) {
+	cleanup = func() {}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", prefix)
+		if err != nil {
+			return "", cleanup, fmt.Errorf("couldn't make a data directory: %w", err)
+		}
+		dir, cleanup = tmp, func() { os.RemoveAll(tmp) }
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", cleanup, fmt.Errorf("couldn't create data dir: %w", err)
+	}
+	return dir, cleanup, nil
+}
+
+// topicsWithSuffix is an ingest configuration whose topics are the
+// default names with sfx appended: a run's own, so that a shared broker's
+// other traffic is neither read nor answered.
+func topicsWithSuffix(sfx string) ingest.Config {
+	return ingest.Config{ChangesTopic: ingest.TopicChanges + sfx, AccessTopic: ingest.TopicAccess + sfx,
+		ReceiptsTopic: ingest.TopicReceipts + sfx, RejectedTopic: ingest.TopicRejected + sfx}
+}
+
+// startProfiles starts a CPU profile into cpuprofile and an execution
+// trace into traceFile, each if named; stop ends both.
+func startProfiles(cpuprofile, traceFile string) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	if cpuprofile != "" {
+		pf, err := os.Create(cpuprofile)
+		if err != nil {
+			return stop, fmt.Errorf("couldn't create CPU profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return stop, err
+		}
+		stops = append(stops, func() { pprof.StopCPUProfile(); pf.Close() })
+	}
+	if traceFile != "" {
+		tf, err := os.Create(traceFile)
+		if err != nil {
+			stop()
+			return func() {}, fmt.Errorf("couldn't create trace: %w", err)
+		}
+		if err := trace.Start(tf); err != nil {
+			tf.Close()
+			stop()
+			return func() {}, err
+		}
+		stops = append(stops, func() { trace.Stop(); tf.Close() })
+	}
+	return stop, nil
 }

@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
-	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +19,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crossledger/crossledger/adapters"
-	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store/clickhouse"
@@ -135,15 +132,11 @@ func (b *benchIngest) run(ctx context.Context) (*IngestResult, error) {
 	res.VerifyRate = ed25519VerifyRate(time.Second)
 	b.progressf("ed25519 Verify: %.0f/s on one core", res.VerifyRate)
 
-	dir := o.Data
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "crossledger-bench-")
-		if err != nil {
-			return nil, fmt.Errorf("couldn't make a data directory: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
+	dir, cleanup, err := dataDir(o.Data, "crossledger-bench-")
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	if err := os.MkdirAll(filepath.Join(dir, "outbox"), 0o755); err != nil {
 		return nil, fmt.Errorf("couldn't create data dir: %w", err)
 	}
@@ -152,11 +145,8 @@ func (b *benchIngest) run(ctx context.Context) (*IngestResult, error) {
 	}
 	// Topics of this run's own, so a shared broker's earlier traffic is
 	// neither read nor answered.
-	sfx := fmt.Sprintf(".bench-%d", time.Now().UnixNano())
-	icfg := ingest.Config{ChangesTopic: ingest.TopicChanges + sfx, AccessTopic: ingest.TopicAccess + sfx,
-		ReceiptsTopic: ingest.TopicReceipts + sfx, RejectedTopic: ingest.TopicRejected + sfx}
 	reg := prometheus.NewRegistry()
-	cfg := node.LocalConfig{BrokerListen: "127.0.0.1:0", Ingest: icfg, Registerer: reg}
+	cfg := node.LocalConfig{BrokerListen: "127.0.0.1:0", Ingest: topicsWithSuffix(fmt.Sprintf(".bench-%d", time.Now().UnixNano())), Registerer: reg}
 	if o.Broker != "" {
 		cfg.Brokers = []string{o.Broker}
 	}
@@ -172,7 +162,6 @@ func (b *benchIngest) run(ctx context.Context) (*IngestResult, error) {
 		}
 		cfg.Store.SQLite = &sqlite.Config{Path: path}
 	}
-	logger := b.env.Logger
 	core, err := b.ledger.Open(ctx, dir, cfg)
 	if err != nil {
 		return nil, err
@@ -188,70 +177,19 @@ func (b *benchIngest) run(ctx context.Context) (*IngestResult, error) {
 	proj := core.Projector
 
 	// Department side: one SDK client per department.
-	b.started, b.receipted = map[string]map[uint64]time.Time{}, map[string]map[uint64]time.Time{}
-	clients := map[string]*adapters.Client{}
-	cctx, stopClients := context.WithCancel(context.WithoutCancel(ctx))
-	var cg errgroup.Group
-	defer func() {
-		stopClients()
-		cg.Wait()
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	for _, dept := range b.depts {
-		b.started[dept], b.receipted[dept] = map[uint64]time.Time{}, map[uint64]time.Time{}
-		c, err := adapters.Open(ctx, adapters.Config{
-			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: core.Catalog,
-			LogVerifier: core.Log.Verifier(), Brokers: core.Brokers, OutboxPath: filepath.Join(dir, "outbox", dept+".db"),
-			ChangesTopic: core.Ingest.ChangesTopic, ReceiptsTopic: core.Ingest.ReceiptsTopic,
-			// The closed loop queues the whole run at once: with the
-			// default 5 s, changes still queued in ingest after 5 s
-			// would be re-sent and verified twice.
-			ResendAfter: 30 * time.Second, MaxResendAfter: 2 * time.Minute,
-			OnAccepted: func(a adapters.Accepted) { b.receipt(dept, a.Seq, time.Now()) },
-			OnRejected: func(r adapters.Rejection) {
-				b.rejected.Add(1)
-				logger.Error("bench: change rejected", "department", dept, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
-			},
-			Logger: logger.With("department", dept),
-		})
-		if err != nil {
-			return nil, err
-		}
-		clients[dept] = c
-		cg.Go(func() error {
-			if err := c.Run(cctx); err != nil && cctx.Err() == nil {
-				failed <- fmt.Errorf("%s client: %w", dept, err)
-			}
-			return nil
-		})
+	clients, stopClients, err := b.openClients(ctx, core, dir, failed)
+	defer stopClients()
+	if err != nil {
+		return nil, err
 	}
 
 	work := b.changes(core.Catalog)
 	b.progressf("publishing %d changes over %d departments (%s loop) to %s, projecting to %s", o.N, len(b.depts), res.Mode, res.Broker, res.Store)
-	if o.CPUProfile != "" {
-		pf, err := os.Create(o.CPUProfile)
-		if err != nil {
-			return nil, fmt.Errorf("couldn't create CPU profile: %w", err)
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfiles, err := startProfiles(o.CPUProfile, o.Trace)
+	if err != nil {
+		return nil, err
 	}
-	if o.Trace != "" {
-		tf, err := os.Create(o.Trace)
-		if err != nil {
-			return nil, fmt.Errorf("couldn't create trace: %w", err)
-		}
-		defer tf.Close()
-		if err := trace.Start(tf); err != nil {
-			return nil, err
-		}
-		defer trace.Stop()
-	}
+	defer stopProfiles()
 	start := time.Now()
 	pctx, stopPublish := context.WithCancel(ctx)
 	defer stopPublish()
@@ -302,27 +240,83 @@ func (b *benchIngest) run(ctx context.Context) (*IngestResult, error) {
 	if wm.Size < target {
 		return nil, fmt.Errorf("projector reports %d projected, the store's watermark says %d", target, wm.Size)
 	}
-	el := doneAt.Sub(start)
+	if err := b.figures(res, doneAt.Sub(start), publishedAt.Sub(start), core.Log.Size()); err != nil {
+		return nil, err
+	}
+	res.Breakdown = breakdown(reg)
+	b.progressf("done: %d changes verified and projected in %.2fs; stopping", o.N, res.Seconds)
+	return res, nil
+}
+
+// openClients opens and runs one SDK client per department; a client's
+// failure goes to failed. stop stops and closes them (call it even on
+// error).
+func (b *benchIngest) openClients(ctx context.Context, core *node.Local, dir string, failed chan<- error) (map[string]*adapters.Client, func(), error) {
+	logger := b.env.Logger
+	b.started, b.receipted = map[string]map[uint64]time.Time{}, map[string]map[uint64]time.Time{}
+	clients := map[string]*adapters.Client{}
+	cctx, stopClients := context.WithCancel(context.WithoutCancel(ctx))
+	var cg errgroup.Group
+	stop := func() {
+		stopClients()
+		cg.Wait()
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+	for _, dept := range b.depts {
+		b.started[dept], b.receipted[dept] = map[uint64]time.Time{}, map[uint64]time.Time{}
+		c, err := adapters.Open(ctx, adapters.Config{
+			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: core.Catalog,
+			LogVerifier: core.Log.Verifier(), Brokers: core.Brokers, OutboxPath: filepath.Join(dir, "outbox", dept+".db"),
+			ChangesTopic: core.Ingest.ChangesTopic, ReceiptsTopic: core.Ingest.ReceiptsTopic,
+			// The closed loop queues the whole run at once: with the
+			// default 5 s, changes still queued in ingest after 5 s
+			// would be re-sent and verified twice.
+			ResendAfter: 30 * time.Second, MaxResendAfter: 2 * time.Minute,
+			OnAccepted: func(a adapters.Accepted) { b.receipt(dept, a.Seq, time.Now()) },
+			OnRejected: func(r adapters.Rejection) {
+				b.rejected.Add(1)
+				logger.Error("bench: change rejected", "department", dept, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
+			},
+			Logger: logger.With("department", dept),
+		})
+		if err != nil {
+			return clients, stop, err
+		}
+		clients[dept] = c
+		cg.Go(func() error {
+			if err := c.Run(cctx); err != nil && cctx.Err() == nil {
+				failed <- fmt.Errorf("%s client: %w", dept, err)
+			}
+			return nil
+		})
+	}
+	return clients, stop, nil
+}
+
+// figures fills res's throughput and latency figures from a run that
+// took el (published after pub) and left a log of logSize entries.
+func (b *benchIngest) figures(res *IngestResult, el, pub time.Duration, logSize uint64) error {
+	o := b.opts
 	res.Seconds = el.Seconds()
-	res.PublishedSec = publishedAt.Sub(start).Seconds()
+	res.PublishedSec = pub.Seconds()
 	res.Throughput = float64(o.N) / el.Seconds()
 	res.Ratio = res.Throughput / res.VerifyRate
-	res.LogSize = core.Log.Size()
+	res.LogSize = logSize
 	res.ErrQueued = b.queued.Load()
 	b.mu.Lock()
 	lat := slices.Clone(b.latencies)
 	b.mu.Unlock()
 	if len(lat) != o.N {
-		return nil, fmt.Errorf("%d latencies for %d changes", len(lat), o.N)
+		return fmt.Errorf("%d latencies for %d changes", len(lat), o.N)
 	}
 	slices.Sort(lat)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	res.LatencyP50 = ms(lat[len(lat)/2])
 	res.LatencyP99 = ms(lat[min(len(lat)-1, len(lat)*99/100)])
 	res.LatencyMax = ms(lat[len(lat)-1])
-	res.Breakdown = breakdown(reg)
-	b.progressf("done: %d changes verified and projected in %.2fs; stopping", o.N, res.Seconds)
-	return res, nil
+	return nil
 }
 
 // receipt records dept's seq as receipted at t.

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -165,18 +164,11 @@ func (b *benchQuery) run(ctx context.Context) (*QueryResult, error) {
 	if o.Broker != "" {
 		res.Broker = o.Broker
 	}
-	dir := o.Data
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "crossledger-bench-query-")
-		if err != nil {
-			return nil, fmt.Errorf("couldn't make a data directory: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
+	dir, cleanup, err := dataDir(o.Data, "crossledger-bench-query-")
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("couldn't create data dir: %w", err)
-	}
+	defer cleanup()
 	st, reuse, err := b.state(dir)
 	if err != nil {
 		return nil, err
@@ -192,11 +184,8 @@ func (b *benchQuery) run(ctx context.Context) (*QueryResult, error) {
 	}
 	changes = changes[:o.Records]
 
-	sfx := st.Topics
-	icfg := ingest.Config{ChangesTopic: ingest.TopicChanges + sfx, AccessTopic: ingest.TopicAccess + sfx,
-		ReceiptsTopic: ingest.TopicReceipts + sfx, RejectedTopic: ingest.TopicRejected + sfx}
 	reg := prometheus.NewRegistry()
-	cfg := node.LocalConfig{BrokerListen: "127.0.0.1:0", Ingest: icfg, Registerer: reg,
+	cfg := node.LocalConfig{BrokerListen: "127.0.0.1:0", Ingest: topicsWithSuffix(st.Topics), Registerer: reg,
 		Store: node.StoreConfig{SQLite: &sqlite.Config{Path: filepath.Join(dir, "projection.db")}}}
 	if o.Broker != "" {
 		cfg.Brokers = []string{o.Broker}
@@ -227,29 +216,11 @@ func (b *benchQuery) run(ctx context.Context) (*QueryResult, error) {
 	changes = nil
 
 	// The gateway, behind a real listener.
-	dg, token, err := b.ledger.OpenGateway(ctx, core, dir,
-		limits.RateConfig{Authenticated: limits.Rate{PerSecond: 1e9, Burst: 1 << 30}, Anonymous: limits.Rate{PerSecond: 10, Burst: 10}, MaxKeys: 1000}, reg)
+	url, token, stopGateway, err := b.serveGateway(ctx, core, dir, reg, failed)
+	defer stopGateway()
 	if err != nil {
 		return nil, err
 	}
-	defer dg.Close()
-	cctx, stopClient := context.WithCancel(context.WithoutCancel(ctx))
-	clientDone := make(chan struct{})
-	go func() {
-		defer close(clientDone)
-		if err := dg.Run(cctx); err != nil && cctx.Err() == nil {
-			failed <- fmt.Errorf("gateway client: %w", err)
-		}
-	}()
-	defer func() { stopClient(); <-clientDone }() // before dg.Close
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("couldn't listen for HTTP: %w", err)
-	}
-	srv := &http.Server{Handler: dg.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	url := "http://" + ln.Addr().String() + "/graphql"
 
 	// Start from a settled ledger: everything published (earlier runs'
 	// access entries included) is projected.
@@ -260,19 +231,7 @@ func (b *benchQuery) run(ctx context.Context) (*QueryResult, error) {
 
 	owners := personOwners(demo.RealEstate, demo.PurposeRealEstateTransfer)
 	res.Departments = len(owners)
-	rng := rand.New(rand.NewPCG(uint64(o.Seed), 7))
-	n := o.Queries
-	if o.Duration > 0 {
-		n = 1 << 20
-	}
-	asks := make([]string, n)
-	for i := range asks {
-		asks[i] = pool[rng.IntN(len(pool))]
-	}
-	warm := make([]string, max(min(n/20, 500), 2*o.Concurrency))
-	for i := range warm {
-		warm[i] = pool[rng.IntN(len(pool))]
-	}
+	asks, warm := b.citizens(pool)
 
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * o.Concurrency, MaxIdleConnsPerHost: 2 * o.Concurrency, DisableCompression: true},
 		Timeout: 30 * time.Second}
@@ -309,21 +268,13 @@ func (b *benchQuery) run(ctx context.Context) (*QueryResult, error) {
 	}
 	accessBefore := histogramOf(reg, "crossledger_gateway_access_write_seconds")
 
-	if o.CPUProfile != "" {
-		pf, err := os.Create(o.CPUProfile)
-		if err != nil {
-			return nil, fmt.Errorf("couldn't create CPU profile: %w", err)
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return nil, err
-		}
+	stopProfile, err := startProfiles(o.CPUProfile, "")
+	if err != nil {
+		return nil, err
 	}
 	b.progressf("gateway: person queries, %d workers, %s", o.Concurrency, url)
 	res.Gateway = b.measure(ctx, "gateway", asks, o.Duration, gwAsk)
-	if o.CPUProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	if acc := histogramOf(reg, "crossledger_gateway_access_write_seconds"); acc.Count > accessBefore.Count {
 		res.AccessWriteMs = 1000 * (acc.Seconds - accessBefore.Seconds) / (acc.Count - accessBefore.Count)
 	}
@@ -350,6 +301,62 @@ func (b *benchQuery) run(ctx context.Context) (*QueryResult, error) {
 	res.QPSMet = res.Gateway.Throughput >= benchQueryTargetQPS
 	b.progressf("done; stopping")
 	return res, nil
+}
+
+// citizens draws, from pool, the citizens the measured phases ask about
+// (--queries of them, or plenty for --duration) and those of the warm-up.
+func (b *benchQuery) citizens(pool []string) (asks, warm []string) {
+	o := b.opts
+	rng := rand.New(rand.NewPCG(uint64(o.Seed), 7))
+	n := o.Queries
+	if o.Duration > 0 {
+		n = 1 << 20
+	}
+	asks = make([]string, n)
+	for i := range asks {
+		asks[i] = pool[rng.IntN(len(pool))]
+	}
+	warm = make([]string, max(min(n/20, 500), 2*o.Concurrency))
+	for i := range warm {
+		warm[i] = pool[rng.IntN(len(pool))]
+	}
+	return asks, warm
+}
+
+// serveGateway opens the gateway over core (rate limits raised), runs its
+// access outbox (failures go to failed) and serves it on a loopback
+// listener. It returns the GraphQL URL and an analyst token; stop stops
+// and closes it all (call it even on error).
+func (b *benchQuery) serveGateway(ctx context.Context, core *node.Local, dir string, reg prometheus.Registerer, failed chan<- error) (url, token string, stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	dg, token, err := b.ledger.OpenGateway(ctx, core, dir,
+		limits.RateConfig{Authenticated: limits.Rate{PerSecond: 1e9, Burst: 1 << 30}, Anonymous: limits.Rate{PerSecond: 10, Burst: 10}, MaxKeys: 1000}, reg)
+	if err != nil {
+		return "", "", stop, err
+	}
+	stops = append(stops, func() { dg.Close() })
+	cctx, stopClient := context.WithCancel(context.WithoutCancel(ctx))
+	clientDone := make(chan struct{})
+	go func() {
+		defer close(clientDone)
+		if err := dg.Run(cctx); err != nil && cctx.Err() == nil {
+			failed <- fmt.Errorf("gateway client: %w", err)
+		}
+	}()
+	stops = append(stops, func() { stopClient(); <-clientDone }) // before dg.Close
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", stop, fmt.Errorf("couldn't listen for HTTP: %w", err)
+	}
+	srv := &http.Server{Handler: dg.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	stops = append(stops, func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/graphql", token, stop, nil
 }
 
 // benchQueryData is the demo data set of citizens residents (all of it)
