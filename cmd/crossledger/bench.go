@@ -8,6 +8,7 @@ import (
 
 	"github.com/crossledger/crossledger/gateway/limits"
 	"github.com/crossledger/crossledger/internal/bench"
+	"github.com/crossledger/crossledger/internal/dev"
 	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/schema"
 )
@@ -149,14 +150,14 @@ func benchEnv(env *cliEnv) bench.Env {
 func benchLedger(env *cliEnv) bench.Ledger {
 	return bench.Ledger{
 		Open: func(ctx context.Context, dir string, cfg node.LocalConfig) (*node.Local, error) {
-			return openLocal(ctx, env.logger, dir, cfg)
+			return dev.OpenLocal(ctx, env.logger, dir, cfg)
 		},
 		OpenGateway: func(ctx context.Context, l *node.Local, dir string, rate limits.RateConfig, reg prometheus.Registerer) (*node.Gateway, string, error) {
-			dg, err := openDevGateway(ctx, env.logger, l, gatewayOptions{Data: dir, Rate: rate, Registerer: reg})
+			dg, err := dev.OpenGateway(ctx, env.logger, l, dev.GatewayOptions{Data: dir, Rate: rate, Registerer: reg})
 			if err != nil {
 				return nil, "", err
 			}
-			return dg.Gateway, dg.token, nil
+			return dg.Gateway, dg.Token, nil
 		},
 	}
 }

@@ -78,7 +78,7 @@ func serveGateway(ctx context.Context, env *cliEnv, cfg *config.Config) error {
 		return err
 	}
 	defer st.Close()
-	reg := newRegistry()
+	reg := node.NewRegistry()
 	gcfg := cfg.GatewayConfig()
 	gcfg.LedgerSecret = secret
 	k := cfg.Kafka
@@ -93,7 +93,7 @@ func serveGateway(ctx context.Context, env *cliEnv, cfg *config.Config) error {
 	}
 	defer gw.Close()
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metricsHandler(reg))
+	mux.Handle("GET /metrics", node.MetricsHandler(reg))
 	mux.Handle("/", gw.Handler())
 
 	ln, err := net.Listen("tcp", cfg.GatewayListen())

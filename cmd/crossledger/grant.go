@@ -14,6 +14,7 @@ import (
 
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/internal/keyfile"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -239,7 +240,7 @@ func checkGrantAgainst(cat *schema.Catalog, env *schema.Envelope) error {
 // readDepartmentKey reads a key file of 'crossledger keygen department':
 // the base64url Ed25519 seed.
 func readDepartmentKey(name string) (ed25519.PrivateKey, error) {
-	s, err := readKeyFile(name)
+	s, err := keyfile.Read(name)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/ingest/ingesttest"
+	"github.com/crossledger/crossledger/internal/dev"
+	"github.com/crossledger/crossledger/internal/keyfile"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 )
@@ -117,7 +119,7 @@ func TestGrantRevokeToStdoutWithKeyFile(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	s, _ := readKeyFile(keyFile)
+	s, _ := keyfile.Read(keyFile)
 	seed, _ := base64.RawURLEncoding.DecodeString(s)
 	env := readMessage(t, []byte(stdout), ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))
 	if env.Kind != schema.KindRevoke || env.Revoke == nil || len(env.Revoke.Fields) != 0 || env.Seq != 2 {
@@ -140,7 +142,7 @@ func TestGrantPublishes(t *testing.T) {
 	addr := ingesttest.Broker(t)
 	cfg := ingesttest.Topics(ingest.Config{Brokers: []string{addr}, BatchAge: 2 * time.Millisecond}, ingesttest.Suffix("grant"))
 	data := t.TempDir()
-	skey, err := devLogKey(filepath.Join(data, "log.key"))
+	skey, err := dev.LogKey(filepath.Join(data, "log.key"))
 	if err != nil {
 		t.Fatal(err)
 	}

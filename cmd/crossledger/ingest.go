@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/crossledger/crossledger/ingest"
@@ -134,7 +132,7 @@ func (n *ingestNode) run(ctx context.Context) error {
 		return err
 	}
 
-	reg := newRegistry()
+	reg := node.NewRegistry()
 	ln, err := net.Listen("tcp", cfg.Metrics.Listen)
 	if err != nil {
 		return fmt.Errorf("couldn't listen on metrics.listen: %w", err)
@@ -220,7 +218,7 @@ func storeConfig(cfg *config.Config) node.StoreConfig {
 
 func (n *ingestNode) handler(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metricsHandler(reg))
+	mux.Handle("GET /metrics", node.MetricsHandler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -267,25 +265,4 @@ func (n *ingestNode) ready(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return fmt.Errorf("no broker answers: %w", errors.Join(errs...))
-}
-
-// newRegistry makes a process's private Prometheus registry, with the Go
-// runtime and process collectors.
-func newRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
-}
-
-func metricsHandler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-}
-
-// withMetrics serves reg on /metrics and everything else with next
-// (`crossledger dev` puts it in front of the tile API).
-func withMetrics(reg *prometheus.Registry, next http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metricsHandler(reg))
-	mux.Handle("/", next)
-	return mux
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/crossledger/crossledger/adapters"
+	"github.com/crossledger/crossledger/internal/dev"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/ops/testenv"
 	"github.com/crossledger/crossledger/schema"
@@ -360,7 +361,7 @@ func TestDevServesMetrics(t *testing.T) {
 		n := p.metric(t, "crossledger_ingest_accepted_entries_total")
 		return n > 0 && p.metric(t, "crossledger_ingest_log_size") == n && p.metric(t, "crossledger_projector_watermark") == n
 	})
-	if code, body := p.get(t, "/checkpoint"); code != http.StatusOK || !strings.HasPrefix(body, devOrigin) {
+	if code, body := p.get(t, "/checkpoint"); code != http.StatusOK || !strings.HasPrefix(body, dev.Origin) {
 		t.Errorf("the tile API behind /metrics: %d %q", code, body)
 	}
 }

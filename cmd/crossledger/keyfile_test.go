@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crossledger/crossledger/ingest/ingesttest"
+	"github.com/crossledger/crossledger/internal/keyfile"
 	"github.com/crossledger/crossledger/merkle"
 )
 
@@ -43,7 +44,7 @@ var devUp = regexp.MustCompile(`progress: log [1-9]`)
 // SIGKILLed while it writes the key file named by CROSSLEDGER_KEYKILL_FILE,
 // at CROSSLEDGER_KEYKILL_STAGE.
 func keyKillChild(data string) int {
-	keyWriteFault = func(name, stage string) {
+	keyfile.Fault = func(name, stage string) {
 		if filepath.Base(name) == os.Getenv(envKeyKillFile) && stage == os.Getenv(envKeyKillStage) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			time.Sleep(time.Minute)
@@ -126,14 +127,14 @@ func TestDevStartsAfterKillDuringKeyWrite(t *testing.T) {
 					t.Fatalf("the next start exited %d:\n%s", code, log)
 				}
 				if file == "log.key" {
-					skey, err := readKeyFile(name)
+					skey, err := keyfile.Read(name)
 					if err != nil {
 						t.Fatal(err)
 					}
 					if _, _, err := merkle.NewSigner(skey); err != nil {
 						t.Fatalf("the log key made by the next start: %v", err)
 					}
-				} else if _, err := readSecret(name); err != nil {
+				} else if _, err := keyfile.ReadSecret(name); err != nil {
 					t.Fatalf("the secret made by the next start: %v", err)
 				}
 				if ts := keyTemps(t, name); len(ts) != 0 {

@@ -7,13 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/crossledger/crossledger/internal/atomicfile"
+	"github.com/crossledger/crossledger/internal/keyfile"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 )
@@ -45,10 +44,10 @@ func runKeygen(_ context.Context, env *cliEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeNew(base+".key", []byte(skey+"\n"), 0o600); err != nil {
+		if err := keyfile.WriteNew(base+".key", []byte(skey+"\n"), 0o600); err != nil {
 			return err
 		}
-		if err := writeNew(base+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+		if err := keyfile.WriteNew(base+".pub", []byte(vkey+"\n"), 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "log signer key:   %s.key (keep secret)\nlog verifier key: %s.pub\n%s\n", base, base, vkey)
@@ -62,7 +61,7 @@ func runKeygen(_ context.Context, env *cliEnv, args []string) error {
 		}
 		base := filepath.Join(*out, sanitize(*id))
 		seed := base64.RawURLEncoding.EncodeToString(priv.Seed())
-		if err := writeNew(base+".key", []byte(seed+"\n"), 0o600); err != nil {
+		if err := keyfile.WriteNew(base+".key", []byte(seed+"\n"), 0o600); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "department key: %s.key (keep secret)\nfor genesis.yaml:\n  - id: %s\n    key_id: %s\n    public_key: %s\n",
@@ -91,41 +90,12 @@ func completeLogKey(env *cliEnv, base, origin string) (done bool, err error) {
 	if err != nil || !strings.HasPrefix(vkey, origin+"+") {
 		return true, fmt.Errorf("%s.key exists without %s.pub but is not a log signer key for %q: remove it only if no log was made with it", base, base, origin)
 	}
-	if err := writeNew(base+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+	if err := keyfile.WriteNew(base+".pub", []byte(vkey+"\n"), 0o644); err != nil {
 		return true, err
 	}
 	fmt.Fprintf(env.stdout, "log signer key:   %s.key (existed; its verifier was missing)\nlog verifier key: %s.pub\n%s\n", base, base, vkey)
 	return true, nil
 }
-
-// writeNew writes a key or secret file that must not exist yet (keygen
-// never overwrites a key) so that a crash leaves it absent or whole, never
-// empty or half-written: see [atomicfile.CreateNew]. A file that exists
-// yields an error matching fs.ErrExist.
-func writeNew(name string, data []byte, perm os.FileMode) error {
-	err := atomicfile.CreateNew(name, perm, func(w io.Writer) error {
-		if keyWriteFault != nil {
-			keyWriteFault(name, "created")
-		}
-		if _, err := w.Write(data); err != nil {
-			return err
-		}
-		if keyWriteFault != nil {
-			keyWriteFault(name, "written")
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("couldn't create key file: %w", err)
-	}
-	return nil
-}
-
-// keyWriteFault, set only by tests, is called while writeNew writes name:
-// at "created", its temporary file exists and is empty; at "written", it
-// holds the data, not yet synced nor named. The crash tests kill the
-// process there.
-var keyWriteFault func(name, stage string)
 
 // sanitize makes a file name out of an origin or id.
 func sanitize(s string) string {

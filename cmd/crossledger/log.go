@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 
+	"github.com/crossledger/crossledger/internal/keyfile"
 	"github.com/crossledger/crossledger/merkle"
 )
 
@@ -29,7 +28,7 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 		f.Usage()
 		return errUsage
 	}
-	skey, err := readKeyFile(*keyFile)
+	skey, err := keyfile.Read(*keyFile)
 	if err != nil {
 		return err
 	}
@@ -52,12 +51,4 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "%s: ok, %d entries, checkpoint verifies and every tile matches\n", *dir, l.Size())
 		return nil
 	}
-}
-
-func readKeyFile(name string) (string, error) {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return "", fmt.Errorf("couldn't read key file: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
 }

@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/crossledger/crossledger/schema"
-	"github.com/crossledger/crossledger/store"
-	"github.com/crossledger/crossledger/store/sqlite"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +18,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crossledger/crossledger/internal/dev"
+	"github.com/crossledger/crossledger/internal/keyfile"
+	"github.com/crossledger/crossledger/schema"
+	"github.com/crossledger/crossledger/store"
+	"github.com/crossledger/crossledger/store/sqlite"
 
 	"github.com/crossledger/crossledger/adapters/demo"
 	"github.com/crossledger/crossledger/merkle"
@@ -72,7 +75,7 @@ func TestKeygenLogMakesAWorkingKeyAndNeverOverwrites(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	skey, err := readKeyFile(filepath.Join(dir, "test.example_log.key"))
+	skey, err := keyfile.Read(filepath.Join(dir, "test.example_log.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +105,7 @@ func TestKeygenLogMakesAWorkingKeyAndNeverOverwrites(t *testing.T) {
 	if got, _ := os.ReadFile(pub); string(got) != string(want) {
 		t.Fatalf("rewritten verifier %q, want %q", got, want)
 	}
-	if again, _ := readKeyFile(filepath.Join(dir, "test.example_log.key")); again != skey {
+	if again, _ := keyfile.Read(filepath.Join(dir, "test.example_log.key")); again != skey {
 		t.Fatal("the signer key changed")
 	}
 }
@@ -192,7 +195,7 @@ func TestDevStartsAndResumes(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 || !strings.HasPrefix(string(body), devOrigin+"\n") {
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(body), dev.Origin+"\n") {
 				t.Fatalf("run %d: checkpoint %d %q", i, resp.StatusCode, body)
 			}
 			cp = strings.SplitN(string(body), "\n", 4)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/internal/keyfile"
 	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
@@ -43,11 +44,11 @@ func runReproject(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	skey, err := readKeyFile(filepath.Join(*data, "log.key"))
+	skey, err := keyfile.Read(filepath.Join(*data, "log.key"))
 	if err != nil {
 		return err
 	}
-	secret, err := readSecret(filepath.Join(*data, "ledger.secret"))
+	secret, err := keyfile.ReadSecret(filepath.Join(*data, "ledger.secret"))
 	if err != nil {
 		return err
 	}

@@ -3,22 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/crossledger/crossledger/gateway/auth"
+	"github.com/crossledger/crossledger/internal/dev"
 )
-
-// devIssuerName is the iss of the tokens of the local dev issuer, which
-// `crossledger dev` trusts.
-const devIssuerName = "crossledger-dev"
-
-// devIssuerKey is where the dev issuer's Ed25519 key lives in a data
-// directory; `crossledger dev` and `crossledger token` share it.
-func devIssuerKey(data string) string {
-	return filepath.Join(data, "gateway", "dev-issuer.pem")
-}
 
 const tokenSynopsis = `token --department DEPT --user USER --role ROLE[,ROLE] [--citizen-id ID] [--ttl 8h] [--data DIR] [--issuer NAME]
 
@@ -55,7 +45,7 @@ func (r *rolesFlag) Set(v string) error {
 func runToken(_ context.Context, env *cliEnv, args []string) error {
 	f := newFlags(env, "token", tokenSynopsis)
 	data := f.String("data", "data", "data directory holding gateway/dev-issuer.pem")
-	issuer := f.String("issuer", devIssuerName, "issuer name (iss) of the token")
+	issuer := f.String("issuer", dev.IssuerName, "issuer name (iss) of the token")
 	var id auth.Identity
 	var roles rolesFlag
 	f.StringVar(&id.Department, "department", "", "department the caller acts for (required)")
@@ -68,7 +58,7 @@ func runToken(_ context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if *publicKey {
-		d, err := auth.LoadOrCreateDevIssuer(devIssuerKey(*data), *issuer)
+		d, err := auth.LoadOrCreateDevIssuer(dev.IssuerKey(*data), *issuer)
 		if err != nil {
 			return err
 		}
@@ -99,7 +89,7 @@ func runToken(_ context.Context, env *cliEnv, args []string) error {
 			"claim department", "--department", "claim sub (the user)", "--user", "claim sub", "--user").Replace(err.Error())
 		return usageErr("%s", msg)
 	}
-	d, err := auth.LoadOrCreateDevIssuer(devIssuerKey(*data), *issuer)
+	d, err := auth.LoadOrCreateDevIssuer(dev.IssuerKey(*data), *issuer)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/crossledger/crossledger/gateway/auth"
+	"github.com/crossledger/crossledger/internal/dev"
 )
 
 func TestTokenCommand(t *testing.T) {
@@ -21,11 +22,11 @@ func TestTokenCommand(t *testing.T) {
 	if strings.Count(out, "\n") != 1 || strings.Count(tok, ".") != 2 || strings.ContainsAny(tok, " \t") {
 		t.Fatalf("stdout %q is not just a token", out)
 	}
-	fi, err := os.Stat(devIssuerKey(data))
+	fi, err := os.Stat(dev.IssuerKey(data))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v, %v", fi, err)
 	}
-	d, err := auth.LoadOrCreateDevIssuer(devIssuerKey(data), devIssuerName)
+	d, err := auth.LoadOrCreateDevIssuer(dev.IssuerKey(data), dev.IssuerName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestTokenUsageErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Stat(devIssuerKey(data)); err == nil {
+	if _, err := os.Stat(dev.IssuerKey(data)); err == nil {
 		t.Error("a usage error created the key")
 	}
 	code, out, errOut := runCLI(t, "token", "--help")

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/crossledger/crossledger/gateway/verify"
+	"github.com/crossledger/crossledger/internal/keyfile"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 )
@@ -167,7 +168,7 @@ func logVerifier(spec, dataDir string) (note.Verifier, error) {
 	switch {
 	case spec == "":
 		name := filepath.Join(dataDir, "log.key")
-		skey, err := readKeyFile(name)
+		skey, err := keyfile.Read(name)
 		if err != nil {
 			return nil, fmt.Errorf("no --log-key given and %w (pass --log-key, or --data with a 'crossledger dev' directory)", err)
 		}
@@ -177,7 +178,7 @@ func logVerifier(spec, dataDir string) (note.Verifier, error) {
 		}
 		key = vkey
 	case strings.HasPrefix(spec, "@"):
-		k, err := readKeyFile(spec[1:])
+		k, err := keyfile.Read(spec[1:])
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crossledger/crossledger/internal/dev"
+	"github.com/crossledger/crossledger/internal/keyfile"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 )
@@ -29,11 +31,11 @@ func newVerifyFixture(t *testing.T) *verifyFixture {
 	t.Helper()
 	ctx := context.Background()
 	data := t.TempDir()
-	skey, vkey, err := merkle.GenerateKey(devOrigin)
+	skey, vkey, err := merkle.GenerateKey(dev.Origin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeNew(filepath.Join(data, "log.key"), []byte(skey+"\n"), 0o600); err != nil {
+	if err := keyfile.WriteNew(filepath.Join(data, "log.key"), []byte(skey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rt, err := schema.Demo().RecordType("civil-affairs", "marriage", 0)
@@ -120,7 +122,7 @@ func TestVerifyCommand(t *testing.T) {
 			t.Errorf("%v: exit %d\n%s%s", args, code, out, errOut)
 			continue
 		}
-		for _, want := range []string{"1 record, 1 disclosed field, 7 redacted fields", "checkpoint: " + devOrigin + " size 4 root ", "access entry: gateway:3", "ok: every record"} {
+		for _, want := range []string{"1 record, 1 disclosed field, 7 redacted fields", "checkpoint: " + dev.Origin + " size 4 root ", "access entry: gateway:3", "ok: every record"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%v: output lacks %q:\n%s", args, want, out)
 			}

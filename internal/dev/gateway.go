@@ -1,4 +1,4 @@
-package main
+package dev
 
 import (
 	"context"
@@ -21,21 +21,21 @@ import (
 	"github.com/crossledger/crossledger/schema"
 )
 
-// devGatewayID is the department id the dev gateway signs access entries
+// GatewayID is the department id the dev gateway signs access entries
 // as (its key is in the demo genesis).
-const devGatewayID = "gateway"
+const GatewayID = "gateway"
 
-// devGateway is the gateway part of `crossledger dev` (and of `crossledger
+// Gateway is the gateway part of `crossledger dev` (and of `crossledger
 // bench query`): the shared gateway assembly over the in-process log and
 // store, trusting the dev token issuer.
-type devGateway struct {
+type Gateway struct {
 	*node.Gateway
 	issuer *auth.DevIssuer
-	token  string // a ready-made analyst token for the banner
+	Token  string // a ready-made analyst token for the banner
 }
 
-// gatewayOptions say how [openDevGateway] differs between dev and bench.
-type gatewayOptions struct {
+// GatewayOptions say how [OpenGateway] differs between dev and bench.
+type GatewayOptions struct {
 	// Data is the data directory: the gateway's outbox is
 	// Data/outbox/gateway.db, the dev issuer's key Data/gateway/dev-issuer.pem.
 	Data string
@@ -45,13 +45,13 @@ type gatewayOptions struct {
 	Registerer prometheus.Registerer
 }
 
-// openDevGateway opens a gateway over l's log and store (serving every
-// department from it), writing access entries signed as [devGatewayID] to
+// OpenGateway opens a gateway over l's log and store (serving every
+// department from it), writing access entries signed as [GatewayID] to
 // l's access topic, trusting the dev token issuer (shared with
 // `crossledger token`). The caller runs dg.Run, serves dg.Handler() and
 // closes dg.
-func openDevGateway(ctx context.Context, logger *slog.Logger, l *node.Local, o gatewayOptions) (*devGateway, error) {
-	issuer, err := auth.LoadOrCreateDevIssuer(devIssuerKey(o.Data), devIssuerName)
+func OpenGateway(ctx context.Context, logger *slog.Logger, l *node.Local, o GatewayOptions) (*Gateway, error) {
+	issuer, err := auth.LoadOrCreateDevIssuer(IssuerKey(o.Data), IssuerName)
 	if err != nil {
 		return nil, err
 	}
@@ -60,29 +60,29 @@ func openDevGateway(ctx context.Context, logger *slog.Logger, l *node.Local, o g
 		return nil, err
 	}
 	gw, err := node.OpenGateway(ctx, node.GatewayConfig{
-		Gateway: gateway.Config{ID: devGatewayID, LedgerSecret: l.Secret, Purposes: demo.Purposes(), Rate: o.Rate},
+		Gateway: gateway.Config{ID: GatewayID, LedgerSecret: l.Secret, Purposes: demo.Purposes(), Rate: o.Rate},
 		Log:     l.Log, Store: l.Store, Catalog: l.Catalog, Keys: l.Keys, Issuers: []auth.IssuerConfig{issuer.Config()},
-		Key: schema.DemoKey(devGatewayID), LogVerifier: l.Log.Verifier(), Brokers: l.Brokers,
+		Key: schema.DemoKey(GatewayID), LogVerifier: l.Log.Verifier(), Brokers: l.Brokers,
 		AccessTopic: l.Ingest.AccessTopic, ReceiptsTopic: l.Ingest.ReceiptsTopic, ChangesTopic: l.Ingest.ChangesTopic,
-		OutboxPath: filepath.Join(o.Data, "outbox", devGatewayID+".db"),
-		Logger:     logger.With("department", devGatewayID), Registerer: o.Registerer,
+		OutboxPath: filepath.Join(o.Data, "outbox", GatewayID+".db"),
+		Logger:     logger.With("department", GatewayID), Registerer: o.Registerer,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &devGateway{Gateway: gw, issuer: issuer, token: token}, nil
+	return &Gateway{Gateway: gw, issuer: issuer, Token: token}, nil
 }
 
 // devHandler composes dev's HTTP API: the gateway's (GraphQL, GraphiQL,
 // health), the log's tile and proof API, and metrics.
-func (d *devLedger) devHandler(dg *devGateway) http.Handler {
+func (d *devLedger) devHandler(dg *Gateway) http.Handler {
 	mux := http.NewServeMux()
 	logAPI := d.Log.Handler()
 	for _, p := range []string{"/checkpoint", "/tile/", "/proof/"} {
 		mux.Handle(p, logAPI)
 	}
 	mux.Handle("/", dg.Handler())
-	return withMetrics(d.reg, mux)
+	return node.WithMetrics(d.reg, mux)
 }
 
 // seedGrants is how many of each department's first seqs are the demo
@@ -127,4 +127,14 @@ func exampleCitizen(gen []demo.Change) string {
 		return ""
 	}
 	return ids[0]
+}
+
+// IssuerName is the iss of the tokens of the local dev issuer, which
+// `crossledger dev` trusts.
+const IssuerName = "crossledger-dev"
+
+// IssuerKey is where the dev issuer's Ed25519 key lives in a data
+// directory; `crossledger dev` and `crossledger token` share it.
+func IssuerKey(data string) string {
+	return filepath.Join(data, "gateway", "dev-issuer.pem")
 }
