@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store"
@@ -190,16 +191,13 @@ func (s *Store) List(ctx context.Context, department, recordType string, q store
 			if store.NeedsOrderKey(f.Type) {
 				col = "ords"
 			}
-			for _, bound := range []struct{ v, op string }{{f.Min, ">="}, {f.Max, "<="}} {
-				if bound.v == "" {
-					continue
-				}
-				ord, err := store.OrderKey(f.Type, bound.v)
-				if err != nil {
-					return store.Page{}, fmt.Errorf("%w: filter on %q: %v", store.ErrInvalid, f.Field, err)
-				}
-				b.WriteString(` AND ` + col + `[indexOf(names, ?)] ` + bound.op + ` ?`)
-				args = append(args, f.Field, ord)
+			bounds, err := store.RangeBounds(f)
+			if err != nil {
+				return store.Page{}, err
+			}
+			for _, bound := range bounds {
+				b.WriteString(` AND ` + col + `[indexOf(names, ?)] ` + bound.Op + ` ?`)
+				args = append(args, f.Field, bound.Ord)
 			}
 		}
 	}
@@ -288,15 +286,9 @@ func (s *Store) Permissions(ctx context.Context, q store.GrantQuery) ([]store.Pe
 	if err := store.ValidateGrantQuery(q); err != nil {
 		return nil, err
 	}
-	query := `SELECT leaf, kind, owner, consumer, purpose, type, fields, expires, condition FROM ` + s.ledger.t("grants") + ` FINAL WHERE 1`
-	var args []any
-	for _, c := range []struct{ col, v string }{{"owner", q.Owner}, {"consumer", q.Consumer}, {"purpose", q.Purpose}, {"type", q.Type}} {
-		if c.v != "" {
-			query += ` AND ` + c.col + ` = ?`
-			args = append(args, c.v)
-		}
-	}
-	rows, err := s.ledger.conn.Query(ctx, query+` ORDER BY leaf`, args...)
+	w := store.GrantWhere(q)
+	rows, err := s.ledger.conn.Query(ctx, `SELECT leaf, kind, owner, consumer, purpose, type, fields, expires, condition FROM `+
+		s.ledger.t("grants")+` FINAL WHERE 1`+w.String()+` ORDER BY leaf`, w.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: couldn't read grants: %w", err)
 	}
@@ -325,27 +317,9 @@ func (s *Store) Accesses(ctx context.Context, q store.AccessQuery) ([]store.Acce
 	if err := store.ValidateAccessQuery(&q); err != nil {
 		return nil, err
 	}
-	query := `SELECT leaf, department, seq, time, body FROM ` + s.ledger.t("access") + ` FINAL WHERE leaf >= ?`
-	args := []any{q.FromLeaf}
-	if q.Consumer != "" {
-		query += ` AND consumer = ?`
-		args = append(args, q.Consumer)
-	}
-	if !q.From.IsZero() {
-		query += ` AND time >= ?`
-		args = append(args, q.From)
-	}
-	if !q.To.IsZero() {
-		query += ` AND time < ?`
-		args = append(args, q.To)
-	}
-	if q.Subject != "" {
-		query += ` AND has(subjects, ?)`
-		args = append(args, q.Subject)
-	}
-	query += ` ORDER BY leaf LIMIT ?`
-	args = append(args, q.Limit)
-	rows, err := s.ledger.conn.Query(ctx, query, args...)
+	w := store.AccessWhere(q, func(t time.Time) any { return t }, `has(subjects, ?)`)
+	rows, err := s.ledger.conn.Query(ctx, `SELECT leaf, department, seq, time, body FROM `+s.ledger.t("access")+
+		` FINAL WHERE leaf >= ?`+w.String()+` ORDER BY leaf LIMIT ?`, append(w.Args, q.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: couldn't read access events: %w", err)
 	}

@@ -634,16 +634,13 @@ func (s *Store) List(ctx context.Context, department, recordType string, q store
 			args = append(args, f.Value, len([]rune(f.Value)), f.Value)
 		case store.Range:
 			b.WriteString(`1`)
-			for _, bound := range []struct{ v, op string }{{f.Min, ">="}, {f.Max, "<="}} {
-				if bound.v == "" {
-					continue
-				}
-				ord, err := store.OrderKey(f.Type, bound.v)
-				if err != nil {
-					return store.Page{}, fmt.Errorf("%w: filter on %q: %v", store.ErrInvalid, f.Field, err)
-				}
-				b.WriteString(` AND f.ord ` + bound.op + ` ?`)
-				args = append(args, ord)
+			bounds, err := store.RangeBounds(f)
+			if err != nil {
+				return store.Page{}, err
+			}
+			for _, bound := range bounds {
+				b.WriteString(` AND f.ord ` + bound.Op + ` ?`)
+				args = append(args, bound.Ord)
 			}
 			b.WriteString(`)`)
 		}
@@ -680,15 +677,9 @@ func (s *Store) Permissions(ctx context.Context, q store.GrantQuery) ([]store.Pe
 	if err := store.ValidateGrantQuery(q); err != nil {
 		return nil, err
 	}
-	query := `SELECT leaf, kind, owner, consumer, purpose, type, fields, expires, condition FROM grants WHERE 1`
-	var args []any
-	for _, c := range []struct{ col, v string }{{"owner", q.Owner}, {"consumer", q.Consumer}, {"purpose", q.Purpose}, {"type", q.Type}} {
-		if c.v != "" {
-			query += ` AND ` + c.col + ` = ?`
-			args = append(args, c.v)
-		}
-	}
-	rows, err := s.r.QueryContext(ctx, query+` ORDER BY leaf`, args...)
+	w := store.GrantWhere(q)
+	rows, err := s.r.QueryContext(ctx, `SELECT leaf, kind, owner, consumer, purpose, type, fields, expires, condition FROM grants WHERE 1`+
+		w.String()+` ORDER BY leaf`, w.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: couldn't read grants: %w", err)
 	}
@@ -721,27 +712,10 @@ func (s *Store) Accesses(ctx context.Context, q store.AccessQuery) ([]store.Acce
 	if err := store.ValidateAccessQuery(&q); err != nil {
 		return nil, err
 	}
-	query := `SELECT leaf, department, seq, time, body FROM access a WHERE leaf >= ?`
-	args := []any{q.FromLeaf}
-	if q.Consumer != "" {
-		query += ` AND consumer = ?`
-		args = append(args, q.Consumer)
-	}
-	if !q.From.IsZero() {
-		query += ` AND time >= ?`
-		args = append(args, q.From.Unix())
-	}
-	if !q.To.IsZero() {
-		query += ` AND time < ?`
-		args = append(args, q.To.Unix())
-	}
-	if q.Subject != "" {
-		query += ` AND EXISTS (SELECT 1 FROM access_subjects s WHERE s.tag = ? AND s.leaf = a.leaf)`
-		args = append(args, q.Subject)
-	}
-	query += ` ORDER BY leaf LIMIT ?`
-	args = append(args, q.Limit)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	w := store.AccessWhere(q, func(t time.Time) any { return t.Unix() },
+		`EXISTS (SELECT 1 FROM access_subjects s WHERE s.tag = ? AND s.leaf = a.leaf)`)
+	rows, err := s.r.QueryContext(ctx, `SELECT leaf, department, seq, time, body FROM access a WHERE leaf >= ?`+
+		w.String()+` ORDER BY leaf LIMIT ?`, append(w.Args, q.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: couldn't read access events: %w", err)
 	}
