@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,7 +61,7 @@ func runBenchIngest(ctx context.Context, env *cliEnv, args []string) error {
 	f.IntVar(&o.Publishers, "publishers", 8, "closed loop: concurrent publishing calls per department")
 	f.IntVar(&o.Batch, "batch", 100, "closed loop: changes per call (PublishBatch; 1: Publish)")
 	f.Float64Var(&o.Rate, "rate", 0, "open loop: publish at this many changes/s (0: closed loop, as fast as it goes)")
-	f.StringVar(&o.Broker, "broker", "", "Kafka bootstrap address (default: an embedded broker, started in-process)")
+	benchBrokerFlag(f, &o.Broker)
 	f.StringVar(&o.SQLite, "sqlite", "", "SQLite projection file (default: one in the data directory)")
 	f.StringVar(&o.ClickHouse, "clickhouse", "", "ClickHouse HOST:PORT (native) for the projection; a fresh database per run")
 	f.StringVar(&o.Data, "data", "", "data directory for log, payloads, outboxes (default: a temporary one, removed after)")
@@ -123,7 +124,7 @@ func runBenchQuery(ctx context.Context, env *cliEnv, args []string) error {
 	f.IntVar(&o.Queries, "queries", 20000, "person queries to measure (each path)")
 	f.DurationVar(&o.Duration, "duration", 0, "measure the gateway for this long instead of --queries (the direct phase repeats its citizens)")
 	f.IntVar(&o.Concurrency, "concurrency", 16, "concurrent queries")
-	f.StringVar(&o.Broker, "broker", "", "Kafka bootstrap address (default: an embedded broker, started in-process)")
+	benchBrokerFlag(f, &o.Broker)
 	f.StringVar(&o.Data, "data", "", "data directory; a ledger built there is reused by later runs of the same size (default: a temporary one, removed after)")
 	f.BoolVar(&o.JSON, "json", false, "print the result as one JSON object")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the gateway phase (all components) to FILE")
@@ -139,6 +140,11 @@ func runBenchQuery(ctx context.Context, env *cliEnv, args []string) error {
 		return errUsage
 	}
 	return bench.Query(ctx, benchEnv(env), benchLedger(env), o)
+}
+
+// benchBrokerFlag is --broker, which both benches take.
+func benchBrokerFlag(f *flag.FlagSet, broker *string) {
+	f.StringVar(broker, "broker", "", "Kafka bootstrap address (default: an embedded broker, started in-process)")
 }
 
 func benchEnv(env *cliEnv) bench.Env {

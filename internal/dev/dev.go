@@ -353,7 +353,14 @@ func (p *devPlan) run(ctx context.Context) error {
 	for range p.skip {
 		p.gen.Next()
 	}
-	t := time.NewTicker(time.Duration(float64(time.Second) / p.d.opts.Rate))
+	return every(ctx, time.Duration(float64(time.Second)/p.d.opts.Rate), func() error {
+		return p.publish(ctx, p.gen.Next())
+	})
+}
+
+// every calls fn once per interval until ctx ends (nil) or fn fails.
+func every(ctx context.Context, interval time.Duration, fn func() error) error {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -361,7 +368,7 @@ func (p *devPlan) run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		if err := p.publish(ctx, p.gen.Next()); err != nil {
+		if err := fn(); err != nil {
 			return err
 		}
 	}
@@ -424,33 +431,34 @@ func (d *devLedger) banner(p *devPlan) {
 
 // progressLoop prints one line of progress every --progress.
 func (d *devLedger) progressLoop(ctx context.Context) error {
-	t := time.NewTicker(d.opts.Progress)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+	return every(ctx, d.opts.Progress, func() error {
+		d.progress(ctx)
+		return nil
+	})
+}
+
+// progress prints one progress line (and warns about what it couldn't
+// read, unless ctx has ended).
+func (d *devLedger) progress(ctx context.Context) {
+	warn := func(what string, err error) {
+		if ctx.Err() == nil {
+			d.env.Logger.Warn("dev: couldn't read "+what, "err", err)
 		}
-		wm, err := d.Store.Watermark(ctx)
+	}
+	wm, err := d.Store.Watermark(ctx)
+	if err != nil {
+		warn("projection watermark", err)
+		return
+	}
+	pending := 0
+	for _, c := range d.clients {
+		n, err := c.Pending(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			d.env.Logger.Warn("dev: couldn't read projection watermark", "err", err)
-			continue
+			warn("outbox", err)
 		}
-		pending := 0
-		for _, c := range d.clients {
-			n, err := c.Pending(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				d.env.Logger.Warn("dev: couldn't read outbox", "err", err)
-			}
-			pending += n
-		}
+		pending += n
+	}
+	if ctx.Err() == nil {
 		fmt.Fprintf(d.env.Stdout, "progress: log %d entries, projected %d, outbox pending %d, rejected %d\n",
 			d.Log.Size(), wm.Size, pending, d.rejected.Load())
 	}
