@@ -161,22 +161,10 @@ func TestAuthorisationMatrix(t *testing.T) {
 	s.revoke("electricity", schema.Revoke{Consumer: "real-estate", Purpose: "real-estate-transfer", Type: "account"})
 	s.settle()
 
-	other, err := auth.LoadOrCreateDevIssuer(filepath.Join(t.TempDir(), "other.pem"), "crossledger-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged, err := other.Issue(auth.Identity{User: "mallory", Department: "real-estate", Roles: []auth.Role{auth.RoleAnalyst}}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stranger, err := auth.LoadOrCreateDevIssuer(filepath.Join(t.TempDir(), "stranger.pem"), "stranger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrongIssuer, err := stranger.Issue(auth.Identity{User: "eve", Department: "real-estate", Roles: []auth.Role{auth.RoleAnalyst}}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Tokens of dev issuers the gateway does not trust: one that claims the
+	// trusted issuer's name, and a stranger.
+	forged := foreignAnalystToken(t, "crossledger-test", "mallory")
+	wrongIssuer := foreignAnalystToken(t, "stranger", "eve")
 	marriage := func(key string, subject, purpose any) map[string]any {
 		return map[string]any{"d": "civil-affairs", "t": "marriage", "k": []string{key}, "s": subject, "p": purpose}
 	}
@@ -385,18 +373,8 @@ func TestSubmitGrant(t *testing.T) {
 	// real-estate's system signs the grant itself with its next seq (its
 	// SDK client published seq 1 in seed and publishes nothing more
 	// here, so seq 2 is free), as `crossledger grant --out` does.
-	key := schema.DemoKey("real-estate")
-	env := &schema.Envelope{V: 1, Kind: schema.KindGrant, Department: "real-estate", Seq: 2,
-		Time: time.Now().UTC().Format("2006-01-02T15:04:05Z"), KeyID: schema.KeyID(key.Public().(ed25519.PublicKey)),
-		Grant: &schema.Grant{Consumer: "tax", Purpose: "tax-assessment", Type: "property-title", Fields: []string{"area_sqm", "title_no"}}}
-	if err := schema.Sign(env, key); err != nil {
-		t.Fatal(err)
-	}
-	m, err := schema.NewMessage(env, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := m.Encode()
+	env := grantEnvelope("real-estate", 2, "area_sqm", "title_no")
+	msg := signedMessage(t, env, schema.DemoKey("real-estate"))
 	const sub = `mutation($m: String!) { submitGrant(message: $m) { department seq digest } }`
 	if r := s.query(tax, sub, map[string]any{"m": string(msg)}); r.reason() != "not-own-department" {
 		t.Fatalf("tax submitted real-estate's grant: %s", truncate(r.Body))
@@ -413,14 +391,25 @@ func TestSubmitGrant(t *testing.T) {
 	// A forged grant is refused before it reaches the ledger.
 	env.Seq = 3
 	env.Grant.Fields = []string{"address", "area_sqm", "owner_id", "owner_name", "title_no"}
-	if err := schema.Sign(env, schema.DemoKey("tax")); err != nil {
-		t.Fatal(err)
-	}
-	m, _ = schema.NewMessage(env, nil)
-	msg, _ = m.Encode()
+	msg = signedMessage(t, env, schema.DemoKey("tax"))
 	if r := s.query(s.token("real-estate", auth.RoleAnalyst), sub, map[string]any{"m": string(msg)}); len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, "signature") {
 		t.Fatalf("forged grant accepted: %s", truncate(r.Body))
 	}
+}
+
+// foreignAnalystToken is a real-estate analyst token for user, issued by a
+// new dev issuer named issuer with a key of its own.
+func foreignAnalystToken(t *testing.T, issuer, user string) string {
+	t.Helper()
+	iss, err := auth.LoadOrCreateDevIssuer(filepath.Join(t.TempDir(), "issuer.pem"), issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.Issue(auth.Identity{User: user, Department: "real-estate", Roles: []auth.Role{auth.RoleAnalyst}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func waitFor(t *testing.T, cond func() bool) {

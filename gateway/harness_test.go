@@ -22,6 +22,7 @@ import (
 	"github.com/crossledger/crossledger/gateway/auth"
 	"github.com/crossledger/crossledger/gateway/verify"
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/ingest/ingesttest"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/ops/testenv"
 	"github.com/crossledger/crossledger/schema"
@@ -93,30 +94,11 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	s := &stack{t: t, ctx: ctx, clients: map[string]*adapters.Client{}, clock: &clock{}, brokers: []string{addr}, dataDir: dir}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
-	skey, _, err := merkle.GenerateKey("haidian.example/crossledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.log, err = merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: skey}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.log.Close() })
-	gen, err := schema.DemoGenesis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ingestKeys, err := schema.NewKeyRing(gen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.keys, err = schema.NewKeyRing(gen); err != nil {
-		t.Fatal(err)
-	}
+	s.log, _ = ingesttest.OpenLog(t, ctx, dir, "haidian.example/crossledger")
+	s.keys = ingesttest.DemoKeys(t)
 	s.catalog = schema.Demo()
-	sfx := fmt.Sprintf(".gw.%d", time.Now().UnixNano())
-	s.tc = ingest.Config{Brokers: s.brokers, PayloadDir: filepath.Join(dir, "payloads"), BatchSize: 500, BatchAge: 2 * time.Millisecond,
-		ChangesTopic: ingest.TopicChanges + sfx, AccessTopic: ingest.TopicAccess + sfx,
-		ReceiptsTopic: ingest.TopicReceipts + sfx, RejectedTopic: ingest.TopicRejected + sfx}
+	s.tc = ingesttest.Topics(ingest.Config{Brokers: s.brokers, PayloadDir: filepath.Join(dir, "payloads"), BatchSize: 500, BatchAge: 2 * time.Millisecond},
+		ingesttest.Suffix("gw"))
 	if o.projection != nil {
 		s.store = o.projection(t)
 	} else {
@@ -127,7 +109,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		s.store = db
 	}
 	t.Cleanup(func() { s.store.Close() })
-	in, err := ingest.New(ctx, s.tc, ingest.Deps{Log: s.log, Catalog: schema.Demo(), Keys: ingestKeys, Logger: logger})
+	in, err := ingest.New(ctx, s.tc, ingest.Deps{Log: s.log, Catalog: schema.Demo(), Keys: ingesttest.DemoKeys(t), Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,19 +117,8 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		LedgerSecret: ledgerSecret, Poll: 5 * time.Millisecond, Logger: logger}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := in.Run(ctx); err != nil && ctx.Err() == nil {
-			t.Errorf("ingest: %v", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := s.proj.Run(ctx); err != nil && ctx.Err() == nil {
-			t.Errorf("projector: %v", err)
-		}
-	}()
+	ingesttest.Go(t, ctx, &wg, "ingest", in.Run)
+	ingesttest.Go(t, ctx, &wg, "projector", s.proj.Run)
 
 	open := func(dept, topic string) *adapters.Client {
 		c, err := adapters.Open(ctx, adapters.Config{

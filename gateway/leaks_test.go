@@ -22,6 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/crossledger/crossledger/gateway/auth"
+	"github.com/crossledger/crossledger/ingest/ingesttest"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -479,22 +480,24 @@ func TestEveryDenialIsLogged(t *testing.T) {
 // the JSON wire message submitGrant takes.
 func signedGrant(t *testing.T, dept string, seq uint64) string {
 	t.Helper()
-	key := schema.DemoKey(dept)
-	env := &schema.Envelope{V: 1, Kind: schema.KindGrant, Department: dept, Seq: seq,
-		Time: time.Now().UTC().Format("2006-01-02T15:04:05Z"), KeyID: schema.KeyID(key.Public().(ed25519.PublicKey)),
-		Grant: &schema.Grant{Consumer: "tax", Purpose: "tax-assessment", Type: "property-title", Fields: []string{"title_no"}}}
+	return signedMessage(t, grantEnvelope(dept, seq, "title_no"), schema.DemoKey(dept))
+}
+
+// grantEnvelope is dept's grant with seq, under its demo key, of fields of
+// real-estate's property titles to tax for tax assessment; unsigned.
+func grantEnvelope(dept string, seq uint64, fields ...string) *schema.Envelope {
+	return &schema.Envelope{V: 1, Kind: schema.KindGrant, Department: dept, Seq: seq,
+		Time: time.Now().UTC().Format("2006-01-02T15:04:05Z"), KeyID: schema.KeyID(schema.DemoKey(dept).Public().(ed25519.PublicKey)),
+		Grant: &schema.Grant{Consumer: "tax", Purpose: "tax-assessment", Type: "property-title", Fields: fields}}
+}
+
+// signedMessage signs env with key, as the JSON wire message.
+func signedMessage(t *testing.T, env *schema.Envelope, key ed25519.PrivateKey) string {
+	t.Helper()
 	if err := schema.Sign(env, key); err != nil {
 		t.Fatal(err)
 	}
-	m, err := schema.NewMessage(env, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := m.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(ingesttest.EncodeMessage(t, env, nil))
 }
 
 // TestLowFindings: the low findings of the gateway-leaks issue, over HTTP.

@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -110,7 +108,8 @@ func TestCrashRecovery(t *testing.T) {
 	var (
 		childMu sync.Mutex
 		child   *exec.Cmd
-		waited  chan struct{}
+		said    <-chan string
+		waited  <-chan struct{}
 		starts  int
 	)
 	stderr, err := os.Create(filepath.Join(dir, "child.stderr"))
@@ -118,59 +117,35 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stderr.Close()
+	childLogs := func() string { b, _ := os.ReadFile(stderr.Name()); return string(b) }
 	startChild := func() {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), envChild+"="+dir, envChildKey+"="+skey, envChildBrk+"="+addr, envChildSfx+"="+sfx)
 		cmd.Stderr = stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		ready := make(chan error, 1)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if len(sc.Text()) >= 5 && sc.Text()[:5] == "ready" {
-					ready <- nil
-					break
+		lines, exited := ingesttest.StartChild(t, cmd)
+		timeout := time.After(60 * time.Second)
+		for ready := false; !ready; {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("start %d: child exited before it was ready; stderr:\n%s", starts, childLogs())
 				}
+				ready = len(l) >= 5 && l[:5] == "ready"
+			case <-timeout:
+				t.Fatal("child not ready within 60s")
 			}
-			ready <- errors.New("child exited before it was ready")
-			for sc.Scan() {
-			}
-		}()
-		w := make(chan struct{})
-		go func() { cmd.Wait(); close(w) }()
-		select {
-		case err := <-ready:
-			if err != nil {
-				b, _ := os.ReadFile(stderr.Name())
-				t.Fatalf("start %d: %v; stderr:\n%s", starts, err, b)
-			}
-		case <-time.After(60 * time.Second):
-			t.Fatal("child not ready within 60s")
 		}
 		childMu.Lock()
-		child, waited = cmd, w
+		child, said, waited = cmd, lines, exited
 		starts++
 		childMu.Unlock()
 	}
 	killChild := func() {
 		childMu.Lock()
-		cmd, w := child, waited
+		cmd, lines, exited := child, said, waited
 		childMu.Unlock()
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatalf("kill: %v", err)
-		}
-		<-w
-		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !st.Signaled() {
-			b, _ := os.ReadFile(stderr.Name())
-			t.Fatalf("child exited by itself (%v) before the kill; stderr:\n%s", cmd.ProcessState, b)
-		}
+		ingesttest.KillChild(t, cmd, lines, exited, "the kill", childLogs)
 	}
 	startChild()
 	defer func() {
@@ -218,9 +193,7 @@ func TestCrashRecovery(t *testing.T) {
 		progress  atomic.Int64
 	)
 	for _, d := range depts {
-		pub.Add(1)
-		go func() {
-			defer pub.Done()
+		pub.Go(func() {
 			dep, _ := cat.Department(d)
 			rt := &dep.Types[0]
 			for i := range perDept {
@@ -230,7 +203,7 @@ func TestCrashRecovery(t *testing.T) {
 				}
 				progress.Add(1)
 			}
-		}()
+		})
 	}
 	go func() { pub.Wait(); close(published) }()
 
@@ -255,15 +228,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	<-published
 	t.Logf("published %d changes at %v", perDept*len(depts), time.Since(start).Round(time.Millisecond))
-	waitFor(t, ctx, "every change to get a verified receipt", func() bool {
-
-		for _, c := range clients {
-			if n, err := c.Pending(ctx); err != nil || n > 0 {
-				return false
-			}
-		}
-		return true
-	})
+	ingesttest.WaitDelivered(t, ctx, clients)
 	t.Logf("all receipts verified at %v after %d starts", time.Since(start).Round(time.Millisecond), starts)
 	killChild()
 	startChild() // the child must still be able to start after the last kill
@@ -280,33 +245,24 @@ func TestCrashRecovery(t *testing.T) {
 		t.Errorf("log size %d, want %d", got, want)
 	}
 	leafOf := map[string]map[uint64]uint64{}
-	for from := uint64(0); from < l.Size(); from += 1000 {
-		ents, err := l.Entries(ctx, from, min(1000, l.Size()-from))
-		if err != nil {
-			t.Fatal(err)
+	ingesttest.ScanLog(t, ctx, l, func(e ingesttest.Logged) {
+		env := e.Env
+		if env.Kind != schema.KindRecordChange {
+			t.Errorf("leaf %d is a %s", e.Leaf, env.Kind)
 		}
-		for i, raw := range ents {
-			env, err := schema.DecodeEnvelope(raw)
-			if err != nil {
-				t.Fatalf("leaf %d: %v", from+uint64(i), err)
-			}
-			if env.Kind != schema.KindRecordChange {
-				t.Errorf("leaf %d is a %s", from+uint64(i), env.Kind)
-			}
-			m := leafOf[env.Department]
-			if m == nil {
-				m = map[uint64]uint64{}
-				leafOf[env.Department] = m
-			}
-			if prev, dup := m[env.Seq]; dup {
-				t.Errorf("%s seq %d logged twice: leaves %d and %d", env.Department, env.Seq, prev, from+uint64(i))
-			}
-			if env.Seq != uint64(len(m))+1 {
-				t.Errorf("leaf %d: %s seq %d out of order (want %d)", from+uint64(i), env.Department, env.Seq, len(m)+1)
-			}
-			m[env.Seq] = from + uint64(i)
+		m := leafOf[env.Department]
+		if m == nil {
+			m = map[uint64]uint64{}
+			leafOf[env.Department] = m
 		}
-	}
+		if prev, dup := m[env.Seq]; dup {
+			t.Errorf("%s seq %d logged twice: leaves %d and %d", env.Department, env.Seq, prev, e.Leaf)
+		}
+		if env.Seq != uint64(len(m))+1 {
+			t.Errorf("leaf %d: %s seq %d out of order (want %d)", e.Leaf, env.Department, env.Seq, len(m)+1)
+		}
+		m[env.Seq] = e.Leaf
+	})
 	for _, d := range depts {
 		if got := len(leafOf[d]); got != perDept {
 			t.Errorf("%s: %d changes logged, want %d", d, got, perDept)
@@ -348,19 +304,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	defer st.Close()
 	pj := &ingest.Projector{Log: l, Payloads: pl, Store: st, Catalog: cat, LedgerSecret: []byte("ledger secret for tests"), BatchSize: 2000}
-	for {
-		n, err := pj.Step(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
-	wm, err := st.Watermark(ctx)
-	if err != nil || wm.Size != l.Size() {
-		t.Fatalf("watermark %+v, %v; want size %d", wm, err, l.Size())
-	}
+	projectAll(t, ctx, pj, st, l.Size())
 	for _, d := range depts {
 		dep, _ := cat.Department(d)
 		rt := &dep.Types[0]

@@ -20,6 +20,7 @@ import (
 	ktopics "github.com/crossledger/crossledger/internal/topics"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
+	"github.com/crossledger/crossledger/store"
 	"github.com/crossledger/crossledger/store/sqlite"
 )
 
@@ -74,9 +75,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	var pub sync.WaitGroup
 	for _, d := range depts {
-		pub.Add(1)
-		go func() {
-			defer pub.Done()
+		pub.Go(func() {
 			dep, _ := lg.catalog.Department(d)
 			rt := &dep.Types[0]
 			for i := range perDept {
@@ -85,18 +84,11 @@ func TestEndToEnd(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	pub.Wait()
 	total := uint64(perDept * len(depts))
-	waitFor(t, ctx, "all receipts verified", func() bool {
-		for _, c := range clients {
-			if n, err := c.Pending(ctx); err != nil || n > 0 {
-				return false
-			}
-		}
-		return true
-	})
+	ingesttest.WaitDelivered(t, ctx, clients)
 	if got := lg.log.Size(); got != total {
 		t.Fatalf("log size %d, want %d", got, total)
 	}
@@ -114,19 +106,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	defer st.Close()
 	pj := &ingest.Projector{Log: lg.log, Payloads: lg.payloads, Store: st, Catalog: lg.catalog, LedgerSecret: []byte("ledger secret for tests"), BatchSize: 700}
-	for {
-		n, err := pj.Step(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
-	wm, err := st.Watermark(ctx)
-	if err != nil || wm.Size != total {
-		t.Fatalf("watermark %+v, %v; want size %d", wm, err, total)
-	}
+	projectAll(t, ctx, pj, st, total)
 	if got := pj.ProjectedSize(); got != total {
 		t.Fatalf("ProjectedSize %d, want %d", got, total)
 	}
@@ -184,23 +164,12 @@ func TestEndToEnd(t *testing.T) {
 		if err := schema.Sign(env, key); err != nil {
 			t.Fatal(err)
 		}
-		var enc []string
-		for _, d := range ds {
-			enc = append(enc, d.Encoded)
-		}
+		enc := encoded(ds)
 		if mutate != nil {
 			enc = mutate(env, ds)
 		}
-		m, err := schema.NewMessage(env, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Disclosures = enc
-		b, err := m.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b, schema.EnvelopeDigest(m.Envelope)
+		b := ingesttest.EncodeMessage(t, env, enc)
+		return b, digestOf(t, b)
 	}
 	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
 	forge := func(env *schema.Envelope, ds []schema.Disclosure) []string {
@@ -283,6 +252,25 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// projectAll steps pj until it has nothing left to project, then checks
+// that the watermark of its store st is at size.
+func projectAll(t *testing.T, ctx context.Context, pj *ingest.Projector, st store.Store, size uint64) {
+	t.Helper()
+	for {
+		n, err := pj.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	wm, err := st.Watermark(ctx)
+	if err != nil || wm.Size != size {
+		t.Fatalf("watermark %+v, %v; want size %d", wm, err, size)
+	}
+}
+
 func encoded(ds []schema.Disclosure) []string {
 	var out []string
 	for _, d := range ds {
@@ -303,15 +291,7 @@ func bigAccess(t *testing.T) []byte {
 	if err := schema.Sign(env, schema.DemoKey("gateway")); err != nil {
 		t.Fatal(err)
 	}
-	m, err := schema.NewMessage(env, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := m.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return ingesttest.EncodeMessage(t, env, nil)
 }
 
 func digestOf(t *testing.T, msg []byte) string {

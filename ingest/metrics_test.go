@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/ingest/ingesttest"
 	ktopics "github.com/crossledger/crossledger/internal/topics"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/ops/testenv"
@@ -38,29 +38,11 @@ func newMetricsLedger(t *testing.T, ctx context.Context, cfg ingest.Config) *met
 	t.Helper()
 	addr := testenv.Kafka(t)
 	dir := t.TempDir()
-	skey, _, err := merkle.GenerateKey("haidian.example/crossledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: skey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	g, err := schema.DemoGenesis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := schema.NewKeyRing(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sfx := fmt.Sprintf(".metrics.%d", time.Now().UnixNano())
+	l, _ := ingesttest.OpenLog(t, ctx, dir, "haidian.example/crossledger")
+	cfg = ingesttest.Topics(cfg, ingesttest.Suffix("metrics"))
 	cfg.Brokers, cfg.PayloadDir = []string{addr}, filepath.Join(dir, "payloads")
-	cfg.ChangesTopic, cfg.AccessTopic = ingest.TopicChanges+sfx, ingest.TopicAccess+sfx
-	cfg.ReceiptsTopic, cfg.RejectedTopic = ingest.TopicReceipts+sfx, ingest.TopicRejected+sfx
 	cfg.BatchAge, cfg.TopicPartitions = 5*time.Millisecond, 2
-	return &metricsLedger{log: l, ring: ring, cfg: cfg}
+	return &metricsLedger{log: l, ring: ingesttest.DemoKeys(t), cfg: cfg}
 }
 
 // taxChange signs a tax-credit upsert of record i as seq.
@@ -89,15 +71,7 @@ func taxChange(t *testing.T, seq uint64, i int, forge bool) []byte {
 		sig[0] ^= 1
 		env.Sig = base64.RawURLEncoding.EncodeToString(sig)
 	}
-	m, err := schema.NewMessage(env, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := m.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return ingesttest.EncodeMessage(t, env, encoded(ds))
 }
 
 // metricValue returns the value of the gauge or counter name with the
@@ -141,17 +115,6 @@ func hasLabel(m *dto.Metric, k, v string) bool {
 	return false
 }
 
-func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // TestMetricsCountWhatHappened sends a known mix of messages through a
 // real broker and checks every counter against it.
 func TestMetricsCountWhatHappened(t *testing.T) {
@@ -179,13 +142,8 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 
 	rctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := in.Run(rctx); err != nil && rctx.Err() == nil {
-			t.Errorf("ingest: %v", err)
-		}
-	}()
+	ingesttest.Go(t, rctx, &wg, "ingest", in.Run)
+	wg.Add(1)
 	go func() { defer wg.Done(); proj.Run(rctx) }()
 	defer func() { stop(); wg.Wait() }()
 
@@ -216,13 +174,13 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	if err := w.WriteMessages(ctx, out...); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "every message answered and projected", func() bool {
+	waitFor(t, ctx, "every message answered and projected", func() bool {
 		return metricValue(t, reg, "crossledger_ingest_messages_consumed_total", "topic", ml.cfg.ChangesTopic) == 10 &&
 			metricValue(t, reg, "crossledger_ingest_accepted_entries_total") == 5 &&
 			metricValue(t, reg, "crossledger_ingest_duplicates_total") == 1 &&
 			metricValue(t, reg, "crossledger_projector_watermark") == 5
 	})
-	eventually(t, ctx, "three rejections", func() bool {
+	waitFor(t, ctx, "three rejections", func() bool {
 		n := 0.0
 		for _, r := range []string{schema.ReasonEquivocation, schema.ReasonMalformed, schema.ReasonBadSignature} {
 			n += max(0, metricValue(t, reg, "crossledger_ingest_rejected_total", "reason", r))
@@ -307,11 +265,6 @@ crossledger_projector_watermark 5
 	}
 }
 
-// progress is a projection that is as far as the test says.
-type progress struct{ n atomic.Uint64 }
-
-func (p *progress) ProjectedSize() uint64 { return p.n.Load() }
-
 // TestMetricsShowPause: ingest that stops fetching says why in
 // crossledger_ingest_paused, for both reasons.
 func TestMetricsShowPause(t *testing.T) {
@@ -334,7 +287,7 @@ func TestMetricsShowPause(t *testing.T) {
 	t.Run("disk", func(t *testing.T) {
 		reg, _, stop := run(t, ingest.Config{MinFreeDisk: 1 << 62}, nil)
 		defer stop()
-		eventually(t, ctx, "paused{disk} = 1", func() bool {
+		waitFor(t, ctx, "paused{disk} = 1", func() bool {
 			return metricValue(t, reg, "crossledger_ingest_paused", "reason", ingest.PauseDisk) == 1
 		})
 		if v := metricValue(t, reg, "crossledger_ingest_paused", "reason", ingest.PauseProjectionLag); v != 0 {
@@ -343,7 +296,7 @@ func TestMetricsShowPause(t *testing.T) {
 	})
 
 	t.Run("projection-lag", func(t *testing.T) {
-		var p progress
+		var p fakeProjection
 		reg, ml, stop := run(t, ingest.Config{MaxProjectionLag: 1, BatchSize: 1}, &p)
 		defer stop()
 		w := ktopics.NewWriter(ml.cfg.Brokers, "")
@@ -355,14 +308,14 @@ func TestMetricsShowPause(t *testing.T) {
 		if err := w.WriteMessages(ctx, out...); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, ctx, "paused{projection-lag} = 1", func() bool {
+		waitFor(t, ctx, "paused{projection-lag} = 1", func() bool {
 			return metricValue(t, reg, "crossledger_ingest_paused", "reason", ingest.PauseProjectionLag) == 1
 		})
 		if got := metricValue(t, reg, "crossledger_ingest_accepted_entries_total"); got != 2 {
 			t.Errorf("accepted %v while paused at max_projection_lag 1, want 2", got)
 		}
-		p.n.Store(4)
-		eventually(t, ctx, "resumed: paused 0 and all 4 accepted", func() bool {
+		p.size.Store(4)
+		waitFor(t, ctx, "resumed: paused 0 and all 4 accepted", func() bool {
 			return metricValue(t, reg, "crossledger_ingest_paused", "reason", ingest.PauseProjectionLag) == 0 &&
 				metricValue(t, reg, "crossledger_ingest_accepted_entries_total") == 4
 		})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	ktopics "github.com/crossledger/crossledger/internal/topics"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/crossledger/crossledger/ingest"
-	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/ingest/ingesttest"
+	ktopics "github.com/crossledger/crossledger/internal/topics"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -65,17 +65,7 @@ func TestPushbackProjectionLag(t *testing.T) {
 	defer cancel()
 	addr := broker(t)
 	dir := t.TempDir()
-	skey, _, _ := merkle.GenerateKey("pushback.example/crossledger")
-	l, err := merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: skey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	g, _ := schema.DemoGenesis()
-	ring, err := schema.NewKeyRing(g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := ingesttest.OpenLog(t, ctx, dir, "pushback.example/crossledger")
 	cat := schema.Demo()
 	tc := topics(ingest.Config{Brokers: []string{addr}, PayloadDir: filepath.Join(dir, "payloads"),
 		BatchSize: 100, BatchAge: 2 * time.Millisecond, MaxProjectionLag: 5},
@@ -86,19 +76,13 @@ func TestPushbackProjectionLag(t *testing.T) {
 	}
 	proj := &fakeProjection{}
 	rec := &recorder{}
-	in, err := ingest.New(ctx, tc, ingest.Deps{Log: l, Catalog: cat, Keys: ring, Logger: slog.New(rec), Projection: proj})
+	in, err := ingest.New(ctx, tc, ingest.Deps{Log: l, Catalog: cat, Keys: ingesttest.DemoKeys(t), Logger: slog.New(rec), Projection: proj})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := in.Run(rctx); err != nil && rctx.Err() == nil {
-			t.Errorf("ingest: %v", err)
-		}
-	}()
+	ingesttest.Go(t, rctx, &wg, "ingest", in.Run)
 	defer func() { stop(); wg.Wait() }()
 
 	rt, _ := cat.RecordType("tax", "tax-credit", 0)
@@ -117,16 +101,7 @@ func TestPushbackProjectionLag(t *testing.T) {
 			if err := schema.Sign(env, schema.DemoKey("tax")); err != nil {
 				t.Fatal(err)
 			}
-			m, err := schema.NewMessage(env, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.Disclosures = encoded(ds)
-			b, err := m.Encode()
-			if err != nil {
-				t.Fatal(err)
-			}
-			msgs = append(msgs, kafka.Message{Topic: tc.ChangesTopic, Key: []byte("tax"), Value: b})
+			msgs = append(msgs, kafka.Message{Topic: tc.ChangesTopic, Key: []byte("tax"), Value: ingesttest.EncodeMessage(t, env, encoded(ds))})
 		}
 		if err := w.WriteMessages(ctx, msgs...); err != nil {
 			t.Fatal(err)
@@ -177,21 +152,8 @@ func TestPushbackProjectionLag(t *testing.T) {
 // lastOffsets sums the end offsets of topic's partitions.
 func lastOffsets(t *testing.T, ctx context.Context, addr, topic string) int64 {
 	t.Helper()
-	parts, err := ingest.Partitions(ctx, []string{addr}, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var n int64
-	for _, p := range parts {
-		c, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last, err := c.ReadLastOffset()
-		c.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, last := range ingesttest.EndOffsets(t, ctx, addr, topic) {
 		n += last
 	}
 	return n

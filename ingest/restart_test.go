@@ -16,7 +16,6 @@ import (
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/ingest/ingesttest"
-	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store/sqlite"
 )
@@ -32,12 +31,7 @@ func TestRestartResumes(t *testing.T) {
 	addr := broker(t)
 	dir := t.TempDir()
 	tc := topics(ingest.Config{}, fmt.Sprintf(".restart.%d", time.Now().UnixNano()))
-	skey, _, _ := merkle.GenerateKey("restart.example/crossledger")
-	l, err := merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: skey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, _ := ingesttest.OpenLog(t, ctx, dir, "restart.example/crossledger")
 	cat := schema.Demo()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "proj.db")})
@@ -49,13 +43,8 @@ func TestRestartResumes(t *testing.T) {
 	// start runs an Ingester and a Projector over the log until the
 	// returned stop is called.
 	start := func() (stop func()) {
-		g, _ := schema.DemoGenesis()
-		ring, err := schema.NewKeyRing(g)
-		if err != nil {
-			t.Fatal(err)
-		}
 		in, err := ingest.New(ctx, topics(ingest.Config{Brokers: []string{addr}, PayloadDir: filepath.Join(dir, "payloads"), BatchSize: 100, BatchAge: 2 * time.Millisecond}, tc.ChangesTopic[len(ingest.TopicChanges):]),
-			ingest.Deps{Log: l, Catalog: cat, Keys: ring, Logger: logger})
+			ingest.Deps{Log: l, Catalog: cat, Keys: ingesttest.DemoKeys(t), Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,19 +52,8 @@ func TestRestartResumes(t *testing.T) {
 			BatchSize: 37, Poll: 5 * time.Millisecond, Logger: logger}
 		rctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			if err := in.Run(rctx); err != nil && rctx.Err() == nil {
-				t.Errorf("ingest: %v", err)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			if err := pj.Run(rctx); err != nil && rctx.Err() == nil {
-				t.Errorf("projector: %v", err)
-			}
-		}()
+		ingesttest.Go(t, rctx, &wg, "ingest", in.Run)
+		ingesttest.Go(t, rctx, &wg, "projector", pj.Run)
 		return func() { cancel(); wg.Wait() }
 	}
 	stop := start()
@@ -147,14 +125,7 @@ func TestRestartResumes(t *testing.T) {
 				}
 			}
 		}
-		waitFor(t, ctx, "verified receipts", func() bool {
-			for _, c := range clients {
-				if n, err := c.Pending(ctx); err != nil || n > 0 {
-					return false
-				}
-			}
-			return true
-		})
+		ingesttest.WaitDelivered(t, ctx, clients)
 	}
 	offsets := func() map[string]int64 {
 		var s struct {

@@ -175,19 +175,7 @@ func sdkGapChild(dir string) {
 		if err != nil {
 			fail("new changes: %v", err)
 		}
-		clients := map[string]*adapters.Client{}
-		for _, d := range sdkGapDepts {
-			c, err := adapters.Open(ctx, config(d, os.Getenv(envGapBroker)))
-			if err != nil {
-				fail("open %s: %v", d, err)
-			}
-			clients[d] = c
-			go func() {
-				if err := c.Run(ctx); err != nil {
-					fail("%s client: %v", d, err)
-				}
-			}()
-		}
+		clients := runChildClients(ctx, sdkGapDepts, func(d string) adapters.Config { return config(d, os.Getenv(envGapBroker)) }, fail)
 		fmt.Println("ready")
 		var wg sync.WaitGroup
 		for _, d := range sdkGapDepts {
@@ -295,15 +283,7 @@ func TestSDKRestartSendsBacklogFirst(t *testing.T) {
 	gaps := readGaps(t, filepath.Join(childDir, "gap"))
 	changesFrom := ingesttest.EndOffsets(t, ctx, addr, cfg.ChangesTopic)
 	receiptsFrom := ingesttest.EndOffsets(t, ctx, addr, cfg.ReceiptsTopic)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatalf("kill: %v", err)
-	}
-	<-exited
-	for range lines {
-	}
-	if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !st.Signaled() {
-		t.Fatalf("child exited by itself (%v); stderr:\n%s", cmd.ProcessState, childLogs())
-	}
+	ingesttest.KillChild(t, cmd, lines, exited, "the kill", childLogs)
 	for _, d := range sdkGapDepts {
 		if want := [2]uint64{gapDelivered + 1, gapDelivered + gapBatches*gapBatch}; gaps[d] != want {
 			t.Fatalf("%s: gap %v recorded, want %v", d, gaps[d], want)

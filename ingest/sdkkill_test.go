@@ -69,27 +69,15 @@ func sdkChild(dir string) {
 	var recMu sync.Mutex
 	cat := schema.Demo()
 	var wg sync.WaitGroup
-	clients := map[string]*adapters.Client{}
-	for _, d := range sdkKillDepts {
-		c, err := adapters.Open(ctx, adapters.Config{Department: d, Key: schema.DemoKey(d), RecordSecret: schema.DemoSecret(d), Catalog: cat,
+	clients := runChildClients(ctx, sdkKillDepts, func(d string) adapters.Config {
+		return adapters.Config{Department: d, Key: schema.DemoKey(d), RecordSecret: schema.DemoSecret(d), Catalog: cat,
 			LogVerifier: v, Brokers: []string{os.Getenv(envSDKBroker)}, ChangesTopic: topics[0], ReceiptsTopic: topics[1],
 			OutboxPath: filepath.Join(dir, d+".outbox"), ResendAfter: 2 * time.Second, MaxResendAfter: 10 * time.Second,
-			OnRejected: func(r adapters.Rejection) { fail("%s: rejection %+v", d, r) }})
-		if err != nil {
-			fail("open %s: %v", d, err)
-		}
-		clients[d] = c
-		go func() {
-			if err := c.Run(ctx); err != nil {
-				fail("%s client: %v", d, err)
-			}
-		}()
-	}
+			OnRejected: func(r adapters.Rejection) { fail("%s: rejection %+v", d, r) }}
+	}, fail)
 	fmt.Println("ready")
 	for _, d := range sdkKillDepts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			dep, _ := cat.Department(d)
 			rt := &dep.Types[0]
 			next := 0
@@ -113,7 +101,7 @@ func sdkChild(dir string) {
 					fail("record: %v", err)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	fmt.Println("published")
@@ -131,6 +119,26 @@ func sdkChild(dir string) {
 	}
 	fmt.Println("done")
 	os.Exit(0)
+}
+
+// runChildClients opens an SDK client with config(d) for each department
+// of a child process and runs it until the process exits; fail ends the
+// process.
+func runChildClients(ctx context.Context, depts []string, config func(d string) adapters.Config, fail func(format string, args ...any)) map[string]*adapters.Client {
+	clients := map[string]*adapters.Client{}
+	for _, d := range depts {
+		c, err := adapters.Open(ctx, config(d))
+		if err != nil {
+			fail("open %s: %v", d, err)
+		}
+		clients[d] = c
+		go func() {
+			if err := c.Run(ctx); err != nil {
+				fail("%s client: %v", d, err)
+			}
+		}()
+	}
+	return clients
 }
 
 type publishedRec struct {
@@ -235,15 +243,7 @@ func TestSDKKilledMidPublish(t *testing.T) {
 			case <-time.After(time.Duration(5+rng.IntN(20)) * time.Millisecond):
 			}
 		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatalf("kill: %v", err)
-		}
-		<-exited
-		for range lines {
-		}
-		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !st.Signaled() {
-			t.Fatalf("child exited by itself (%v) before kill %d; stderr:\n%s", cmd.ProcessState, k+1, childLogs())
-		}
+		ingesttest.KillChild(t, cmd, lines, exited, fmt.Sprintf("kill %d", k+1), childLogs)
 		t.Logf("kill %d at %v, %d changes recorded", k+1, time.Since(start).Round(time.Millisecond), recorded())
 	}
 	// The last, clean run: publish the rest and wait for every receipt.

@@ -999,32 +999,47 @@ type benchIngest struct {
 	offset int64
 }
 
-func newBenchIngest(b *testing.B, depts []string) *benchIngest {
-	ctx := context.Background()
-	dir := b.TempDir()
-	skey, _, err := merkle.GenerateKey("bench.example/crossledger")
+// openTestLog opens a fresh log in dir/log under a new key named origin,
+// closed when the test ends.
+func openTestLog(tb testing.TB, ctx context.Context, dir, origin string) *merkle.Log {
+	tb.Helper()
+	skey, _, err := merkle.GenerateKey(origin)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	l, err := merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: skey})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { l.Close() })
+	tb.Cleanup(func() { l.Close() })
+	return l
+}
+
+// newTestIngester is an Ingester over l, with its payloads in dir, that
+// reaches no broker: its answers go to a channel of capacity answers.
+func newTestIngester(tb testing.TB, ctx context.Context, l *merkle.Log, dir string, answers int) *Ingester {
+	tb.Helper()
 	g, err := schema.DemoGenesis()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	ring, err := schema.NewKeyRing(g)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	in, err := New(ctx, Config{Brokers: []string{"127.0.0.1:1"}, PayloadDir: filepath.Join(dir, "payloads")},
 		Deps{Log: l, Catalog: schema.Demo(), Keys: ring})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	in.answers = make(chan []*item, 4)
+	in.answers = make(chan []*item, answers)
+	return in
+}
+
+func newBenchIngest(b *testing.B, depts []string) *benchIngest {
+	ctx := context.Background()
+	dir := b.TempDir()
+	in := newTestIngester(b, ctx, openTestLog(b, ctx, dir, "bench.example/crossledger"), dir, 4)
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -1079,33 +1094,8 @@ func (bi *benchIngest) sequence(b *testing.B, batch []*item) {
 func TestIngesterChecksUnderKeyEntry(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	skey, _, err := merkle.GenerateKey("cut.example/crossledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: skey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	newIngester := func() *Ingester {
-		g, err := schema.DemoGenesis()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ring, err := schema.NewKeyRing(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := New(ctx, Config{Brokers: []string{"127.0.0.1:1"}, PayloadDir: filepath.Join(dir, "payloads")},
-			Deps{Log: l, Catalog: schema.Demo(), Keys: ring})
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.answers = make(chan []*item, 16)
-		return in
-	}
-	in := newIngester()
+	l := openTestLog(t, ctx, dir, "cut.example/crossledger")
+	in := newTestIngester(t, ctx, l, dir, 16)
 
 	oldKey, newKey := schema.DemoKey("tax"), schema.DemoKey("tax-2")
 	newPub := newKey.Public().(ed25519.PublicKey)
@@ -1160,7 +1150,7 @@ func TestIngesterChecksUnderKeyEntry(t *testing.T) {
 	if l.Size() != 4 || !slices.Equal(in.st.KeyLeaves, []uint64{1}) || in.st.Departments["tax"].Seq != 4 || in.st.Offsets[offsetKey(in.cfg.ChangesTopic, 0)] != offset+1 {
 		t.Fatalf("log size %d, state %+v", l.Size(), in.st)
 	}
-	again := newIngester()
+	again := newTestIngester(t, ctx, l, dir, 16)
 	if _, err := again.keys.ResolveKey("tax", schema.KeyID(newPub), 4); err != nil {
 		t.Errorf("after New, the rotated key: %v", err)
 	}

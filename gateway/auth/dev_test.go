@@ -18,11 +18,7 @@ func TestDevIssuerRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(context.Background(), []IssuerConfig{d.Config()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := newAuth(t, nil, []IssuerConfig{d.Config()})
 	for _, id := range []Identity{
 		{User: "zhang.wei", Department: "public-security", Roles: []Role{RoleAnalyst}},
 		{User: "auditor-1", Department: "audit-office", Roles: []Role{RoleAuditor, RoleAnalyst}},
@@ -76,11 +72,7 @@ func TestDevIssuerPersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(context.Background(), []IssuerConfig{d2.Config()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := newAuth(t, nil, []IssuerConfig{d2.Config()})
 	if _, err := a.Verify(context.Background(), tok); err != nil {
 		t.Errorf("Verify with reloaded issuer: %v", err)
 	}

@@ -128,9 +128,13 @@ func staticConfig(t testing.TB) IssuerConfig {
 	}
 }
 
+// newAuth is an Authenticator of cfgs on clock (nil: the real clock),
+// closed when the test ends.
 func newAuth(t testing.TB, clock *fakeClock, cfgs []IssuerConfig, opts ...Option) *Authenticator {
 	t.Helper()
-	opts = append([]Option{WithClock(clock.Now)}, opts...)
+	if clock != nil {
+		opts = append([]Option{WithClock(clock.Now)}, opts...)
+	}
 	a, err := New(context.Background(), cfgs, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)

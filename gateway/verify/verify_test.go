@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/crossledger/crossledger/ingest/ingesttest"
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/schema"
 )
@@ -126,15 +127,7 @@ func newFixture(tb testing.TB) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g, err := schema.DemoGenesis()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ring, err := schema.NewKeyRing(g)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f := &fixture{verifier: v, keys: ring, catalog: schema.Demo(), proofs: map[uint64]string{}}
+	f := &fixture{verifier: v, keys: ingesttest.DemoKeys(tb), catalog: schema.Demo(), proofs: map[uint64]string{}}
 	mk := func(dept, typ string, seq uint64, values map[string]string, priv ed25519.PrivateKey) signed {
 		rt, err := f.catalog.RecordType(dept, typ, 0)
 		if err != nil {

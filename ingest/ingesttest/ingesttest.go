@@ -129,25 +129,10 @@ func Start(t testing.TB, ctx context.Context, o Options) *Stack {
 	if logger == nil {
 		logger = Logger(slog.LevelError)
 	}
-	skey, vkey, err := merkle.GenerateKey("ingesttest.example/crossledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: skey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := schema.DemoGenesis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := schema.NewKeyRing(g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, vkey := OpenLog(t, ctx, dir, "ingesttest.example/crossledger")
 	cat := schema.Demo()
 	s := &Stack{Addr: cfg.Brokers[0], Config: cfg, Dir: dir, Log: l, Verifier: l.Verifier(), VKey: vkey, Catalog: cat}
-	deps := ingest.Deps{Log: l, Catalog: cat, Keys: ring, Logger: logger, Registerer: o.Registerer}
+	deps := ingest.Deps{Log: l, Catalog: cat, Keys: DemoKeys(t), Logger: logger, Registerer: o.Registerer}
 	if o.Store != nil {
 		s.Projector = &ingest.Projector{Log: l, Store: o.Store, Catalog: cat, LedgerSecret: LedgerSecret,
 			BatchSize: o.ProjectorBatch, Poll: 10 * time.Millisecond, MaxBackoff: time.Second, Logger: logger}
@@ -163,22 +148,10 @@ func Start(t testing.TB, ctx context.Context, o Options) *Stack {
 	s.Ingester, s.Payloads = in, in.Payloads()
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := in.Run(rctx); err != nil && rctx.Err() == nil {
-			t.Errorf("ingest: %v", err)
-		}
-	}()
+	Go(t, rctx, &wg, "ingest", in.Run)
 	if s.Projector != nil {
 		s.Projector.Payloads = in.Payloads()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.Projector.Run(rctx); err != nil && rctx.Err() == nil {
-				t.Errorf("projector: %v", err)
-			}
-		}()
+		Go(t, rctx, &wg, "projector", s.Projector.Run)
 	}
 	var once sync.Once
 	s.stop = func() { once.Do(func() { cancel(); wg.Wait(); l.Close() }) }
@@ -194,6 +167,66 @@ func Start(t testing.TB, ctx context.Context, o Options) *Stack {
 // Stop stops ingest and the projector and closes the log. Later calls do
 // nothing.
 func (s *Stack) Stop() { s.stop() }
+
+// OpenLog opens a fresh Merkle log in dir/log under a new signing key
+// named origin, closed when the test ends, and returns it with its
+// verifier key.
+func OpenLog(t testing.TB, ctx context.Context, dir, origin string) (*merkle.Log, string) {
+	t.Helper()
+	skey, vkey, err := merkle.GenerateKey(origin)
+	var l *merkle.Log
+	if err == nil {
+		l, err = merkle.Open(ctx, filepath.Join(dir, "log"), merkle.Options{SignerKey: skey})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, vkey
+}
+
+// DemoKeys returns a fresh key ring of the demo genesis, as ingest and the
+// gateway resolve department keys.
+func DemoKeys(t testing.TB) *schema.KeyRing {
+	t.Helper()
+	g, err := schema.DemoGenesis()
+	var ring *schema.KeyRing
+	if err == nil {
+		ring, err = schema.NewKeyRing(g)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ring
+}
+
+// EncodeMessage encodes env, signed already, as the wire message that
+// carries the encoded disclosures ds.
+func EncodeMessage(t testing.TB, env *schema.Envelope, ds []string) []byte {
+	t.Helper()
+	m, err := schema.NewMessage(env, nil)
+	var b []byte
+	if err == nil {
+		m.Disclosures = ds
+		b, err = m.Encode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Go runs run(ctx) on a goroutine counted in wg. An error it returns
+// before ctx is done fails t, prefixed with what.
+func Go(t testing.TB, ctx context.Context, wg *sync.WaitGroup, what string, run func(context.Context) error) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := run(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	}()
+}
 
 // ClientConfig is an SDK configuration for dept against s, with its
 // outbox in dir. A rejection fails t.
@@ -318,15 +351,7 @@ func WatchReceipts(t testing.TB, ctx context.Context, addr, topic string, from m
 func EachMessage(t testing.TB, ctx context.Context, addr, topic string, fn func(kafka.Message)) {
 	t.Helper()
 	for p, last := range EndOffsets(t, ctx, addr, topic) {
-		conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first, err := conn.ReadFirstOffset()
-		conn.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := partitionOffset(t, ctx, addr, topic, p, (*kafka.Conn).ReadFirstOffset)
 		if last <= first {
 			continue
 		}
@@ -458,16 +483,23 @@ func EndOffsets(t testing.TB, ctx context.Context, addr, topic string) map[int]i
 	}
 	out := map[int]int64{}
 	for _, p := range parts {
-		conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last, err := conn.ReadLastOffset()
-		conn.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[p] = last
+		out[p] = partitionOffset(t, ctx, addr, topic, p, (*kafka.Conn).ReadLastOffset)
 	}
 	return out
+}
+
+// partitionOffset reads an offset of partition p of topic from its leader
+// with read.
+func partitionOffset(t testing.TB, ctx context.Context, addr, topic string, p int, read func(*kafka.Conn) (int64, error)) int64 {
+	t.Helper()
+	conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	off, err := read(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return off
 }

@@ -43,12 +43,7 @@ func testConfig(t testing.TB) clickhouse.Config {
 
 func open(t testing.TB, cfg clickhouse.Config) *clickhouse.Store {
 	t.Helper()
-	s, err := clickhouse.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return storetest.Open(t, clickhouse.Open, cfg)
 }
 
 func TestConformance(t *testing.T) {

@@ -16,12 +16,7 @@ import (
 
 func open(t *testing.T, path string) store.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: path})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return storetest.Open(t, sqlite.Open, sqlite.Config{Path: path})
 }
 
 func TestConformance(t *testing.T) {

@@ -25,6 +25,18 @@ import (
 // cleanup (closing, dropping databases) with t.Cleanup.
 type NewStore func(t *testing.T) (s store.Store, reopen func(t *testing.T) store.Store)
 
+// Open opens the store of cfg with open (an implementation's Open) and
+// closes it when the test ends. An error fails t.
+func Open[C any, S store.Store](t testing.TB, open func(context.Context, C) (S, error), cfg C) S {
+	t.Helper()
+	s, err := open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // Run runs the conformance suite against stores made by newStore.
 func Run(t *testing.T, newStore NewStore) {
 	tests := []struct {
