@@ -11,7 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/crossledger/crossledger/adapters"
-	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/ingest/ingesttest"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -86,55 +86,24 @@ func TestReopenSendsBacklogFirst(t *testing.T) {
 	}
 }
 
-// departmentSeqs reads the seqs of dept's messages on topic, in partition
-// order, up to the end offsets as of the call.
+// departmentSeqs reads the seqs of dept's messages on topic (all in one
+// partition, being keyed by dept) up to the end offsets as of the call.
 func departmentSeqs(t *testing.T, ctx context.Context, addr, topic, dept string) []uint64 {
 	t.Helper()
-	parts, err := ingest.Partitions(ctx, []string{addr}, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []uint64
-	for _, p := range parts {
-		conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
+	ingesttest.EachMessage(t, ctx, addr, topic, func(m kafka.Message) {
+		if string(m.Key) != dept {
+			return
+		}
+		msg, err := schema.DecodeMessage(m.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, ferr := conn.ReadFirstOffset()
-		last, lerr := conn.ReadLastOffset()
-		conn.Close()
-		if ferr != nil || lerr != nil {
-			t.Fatal(ferr, lerr)
-		}
-		if last <= first {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
-		if err := r.SetOffset(first); err != nil {
+		env, err := schema.DecodeEnvelope(msg.Envelope)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				r.Close()
-				t.Fatalf("read %s/%d: %v", topic, p, err)
-			}
-			if string(m.Key) == dept {
-				msg, err := schema.DecodeMessage(m.Value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				env, err := schema.DecodeEnvelope(msg.Envelope)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, env.Seq)
-			}
-			if m.Offset >= last-1 {
-				break
-			}
-		}
-		r.Close()
-	}
+		out = append(out, env.Seq)
+	})
 	return out
 }

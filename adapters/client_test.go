@@ -5,78 +5,36 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/ingest/ingesttest"
 	"github.com/crossledger/crossledger/merkle"
-	"github.com/crossledger/crossledger/ops"
 	"github.com/crossledger/crossledger/schema"
 )
 
 // ledger is a running ingest over a fresh log, on topics of its own (so a
 // shared CROSSLEDGER_TEST_KAFKA broker does not mix tests).
 type ledger struct {
-	addr                     string
-	changes, access, receipt string
-	log                      *merkle.Log
+	*ingesttest.Stack
+	addr, changes, access string
+	log                   *merkle.Log
 }
 
 func startLedger(t testing.TB, ctx context.Context) *ledger {
-	addr := os.Getenv("CROSSLEDGER_TEST_KAFKA")
-	if addr == "" {
-		b, err := ops.StartBroker(ops.BrokerConfig{Listen: "127.0.0.1:0", Partitions: 6}, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
-		addr = b.Addr()
-	}
-	sfx := fmt.Sprintf(".%s.%d", t.Name(), time.Now().UnixNano())
-	cfg := ingest.Config{Brokers: []string{addr}, PayloadDir: filepath.Join(t.TempDir(), "payloads"), BatchAge: 2 * time.Millisecond,
-		ChangesTopic: ingest.TopicChanges + sfx, AccessTopic: ingest.TopicAccess + sfx, ReceiptsTopic: ingest.TopicReceipts + sfx, RejectedTopic: ingest.TopicRejected + sfx}
-	skey, _, _ := merkle.GenerateKey("adapters.example/crossledger")
-	l, err := merkle.Open(ctx, filepath.Join(t.TempDir(), "log"), merkle.Options{SignerKey: skey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, _ := schema.DemoGenesis()
-	ring, err := schema.NewKeyRing(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ingest.New(ctx, cfg, ingest.Deps{Log: l, Catalog: schema.Demo(), Keys: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := in.Run(rctx); err != nil && rctx.Err() == nil {
-			t.Errorf("ingest: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done; l.Close() })
-	for _, topic := range []string{cfg.ReceiptsTopic, cfg.ChangesTopic} {
-		if _, err := ingest.Partitions(ctx, cfg.Brokers, topic); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &ledger{addr: addr, changes: cfg.ChangesTopic, access: cfg.AccessTopic, receipt: cfg.ReceiptsTopic, log: l}
+	s := ingesttest.Start(t, ctx, ingesttest.Options{Config: ingest.Config{BatchAge: 2 * time.Millisecond}})
+	return &ledger{Stack: s, addr: s.Addr, changes: s.Config.ChangesTopic, access: s.Config.AccessTopic, log: s.Log}
 }
 
+// config is the SDK configuration of dept with its outbox at outbox,
+// re-sending quickly.
 func (lg *ledger) config(t testing.TB, dept, outbox string) adapters.Config {
-	return adapters.Config{Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: schema.Demo(),
-		LogVerifier: lg.log.Verifier(), Brokers: []string{lg.addr}, ChangesTopic: lg.changes, ReceiptsTopic: lg.receipt,
-		OutboxPath: outbox, ResendAfter: 300 * time.Millisecond, MaxResendAfter: time.Second,
-		OnRejected: func(r adapters.Rejection) { t.Errorf("%s: unexpected rejection %+v", dept, r) }}
+	cfg := lg.ClientConfig(t, dept, filepath.Dir(outbox))
+	cfg.OutboxPath, cfg.ResendAfter, cfg.MaxResendAfter = outbox, 300*time.Millisecond, time.Second
+	return cfg
 }
 
 // parkedConfig is config with the changes going to a topic nobody reads,
@@ -96,68 +54,40 @@ func (lg *ledger) parkedConfig(t testing.TB, ctx context.Context, dept, outbox s
 }
 
 // run runs c until the test ends.
-func run(t testing.TB, ctx context.Context, c *adapters.Client) {
-	rctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := c.Run(rctx); err != nil && rctx.Err() == nil {
-			t.Errorf("client: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait(); c.Close() })
-}
+func run(t testing.TB, ctx context.Context, c *adapters.Client) { ingesttest.RunClient(t, ctx, c) }
 
 // upsert returns valid values for the department's first record type.
 func upsert(t testing.TB, dept string, i int) (string, map[string]string) {
 	dep, _ := schema.Demo().Department(dept)
-	rt := &dep.Types[0]
-	v := map[string]string{}
-	for _, f := range rt.Fields {
-		switch f.Type {
-		case schema.TypeInt:
-			v[f.Name] = fmt.Sprint(2000 + i)
-		case schema.TypeDecimal:
-			v[f.Name] = fmt.Sprintf("%d.5", i)
-		case schema.TypeDate:
-			v[f.Name] = "2020-01-02"
-		case schema.TypeDateTime:
-			v[f.Name] = "2020-01-02T03:04:05Z"
-		case schema.TypeBool:
-			v[f.Name] = "true"
-		case schema.TypeEnum:
-			v[f.Name] = f.Values[0]
-		case schema.TypeCitizenID:
-			first := fmt.Sprintf("11010519500101%03d", i%1000)
-			c, err := schema.CitizenIDCheck(first)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v[f.Name] = first + string(c)
-		case schema.TypeCreditCode:
-			first := fmt.Sprintf("91350100%09d", i)
-			c, err := schema.CreditCodeCheck(first)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v[f.Name] = first + string(c)
-		default:
-			v[f.Name] = fmt.Sprintf("%s-%d", f.Name, i)
-		}
-	}
-	return rt.Name, v
+	return dep.Types[0].Name, ingesttest.Values(&dep.Types[0], i)
 }
 
 func waitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(20 * time.Millisecond):
+	ingesttest.WaitFor(t, ctx, what, cond)
+}
+
+// checkLogged checks that seqs 1–n of c are done, each at a leaf of the
+// log holding dept's envelope of that seq, and returns their statuses.
+func checkLogged(t *testing.T, ctx context.Context, lg *ledger, c *adapters.Client, dept string, n uint64) []adapters.Status {
+	t.Helper()
+	out := make([]adapters.Status, 0, n)
+	for seq := uint64(1); seq <= n; seq++ {
+		st, err := c.Status(ctx, seq)
+		if err != nil || st.State != adapters.StateDone {
+			t.Fatalf("status of seq %d = %+v, %v", seq, st, err)
 		}
+		raw, err := lg.log.Entry(ctx, st.Leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := schema.DecodeEnvelope(raw)
+		if err != nil || env.Department != dept || env.Seq != seq {
+			t.Fatalf("leaf %d of seq %d holds %s seq %d (%v)", st.Leaf, seq, env.Department, env.Seq, err)
+		}
+		out = append(out, st)
 	}
+	return out
 }
 
 // TestOutboxSurvivesReopen: messages stored but never delivered (sent to a
@@ -202,23 +132,11 @@ func TestOutboxSurvivesReopen(t *testing.T) {
 	run(t, ctx, c)
 	waitFor(t, ctx, "all five receipts", func() bool { n, err := c.Pending(ctx); return err == nil && n == 0 })
 	leaves := map[uint64]bool{}
-	for seq := uint64(1); seq <= 5; seq++ {
-		st, err := c.Status(ctx, seq)
-		if err != nil || st.State != adapters.StateDone {
-			t.Fatalf("status of seq %d = %+v, %v", seq, st, err)
-		}
-		if seq <= 3 && st.Attempts < 2 {
-			t.Errorf("seq %d logged after %d attempt(s); it was never delivered before the reopen", seq, st.Attempts)
+	for _, st := range checkLogged(t, ctx, lg, c, dept, 5) {
+		if st.Seq <= 3 && st.Attempts < 2 {
+			t.Errorf("seq %d logged after %d attempt(s); it was never delivered before the reopen", st.Seq, st.Attempts)
 		}
 		leaves[st.Leaf] = true
-		raw, err := lg.log.Entry(ctx, st.Leaf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, err := schema.DecodeEnvelope(raw)
-		if err != nil || env.Department != dept || env.Seq != seq {
-			t.Fatalf("leaf %d of seq %d holds %s seq %d (%v)", st.Leaf, seq, env.Department, env.Seq, err)
-		}
 	}
 	if lg.log.Size() != 5 || len(leaves) != 5 {
 		t.Fatalf("log size %d, %d distinct leaves; want 5", lg.log.Size(), len(leaves))

@@ -4,6 +4,12 @@
 // and retires each one only when a receipt with a verified inclusion proof
 // comes back (end-to-end delivery: a message lost by a broker is re-sent).
 //
+// Two layers: a [Publisher] signs, numbers, stores, sends and retires
+// envelopes of any kind (the gateway's access entries, grants), knowing
+// no catalog and no record secret; a [Client] is a Publisher that also
+// builds record changes (field commitments, disclosures, record
+// references) from a department's catalog and record secret.
+//
 // # Outbox
 //
 // The outbox is a SQLite database (modernc.org/sqlite: pure Go, no cgo,
@@ -25,7 +31,7 @@
 //
 // # Ordering
 //
-// Publishing calls are group-committed (see [Client]): one committer
+// Publishing calls are group-committed (see [Publisher]): one committer
 // assigns seqs in queue order, stores a whole batch in one transaction and
 // sends it in one write, batches in seq order, and every message of a
 // department is keyed by the department, so it lands in one partition in

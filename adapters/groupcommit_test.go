@@ -108,22 +108,10 @@ func TestConcurrentPublishersGetDenseSeqs(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	for seq := uint64(1); seq <= uint64(n); seq++ {
-		st, err := c.Status(ctx, seq)
-		if err != nil || st.State != adapters.StateDone {
-			t.Fatalf("status of seq %d = %+v, %v", seq, st, err)
-		}
-		a := accepted[seq]
+	for _, st := range checkLogged(t, ctx, lg, c, dept, uint64(n)) {
+		a := accepted[st.Seq]
 		if a.Leaf != st.Leaf || a.Sent.Before(started) || a.Sent.After(time.Now()) {
 			t.Fatalf("OnAccepted %+v, status leaf %d, published after %v", a, st.Leaf, started)
-		}
-		raw, err := lg.log.Entry(ctx, st.Leaf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, err := schema.DecodeEnvelope(raw)
-		if err != nil || env.Department != dept || env.Seq != seq {
-			t.Fatalf("leaf %d of seq %d holds %s seq %d (%v)", st.Leaf, seq, env.Department, env.Seq, err)
 		}
 	}
 }

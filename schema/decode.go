@@ -1,16 +1,9 @@
 package schema
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"math"
-	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // maxSeq bounds seq (and every other integer in an envelope) so that JSON
@@ -29,57 +22,25 @@ var b64 = base64.RawURLEncoding.Strict()
 // signature included, and rejects anything else with an [*EntryError]:
 //
 //   - longer than [MaxEntrySize]: [ErrTooLarge];
-//   - not JSON, trailing data, unknown or duplicate keys, wrong JSON types:
-//     [ErrMalformed];
-//   - valid JSON that is not byte-for-byte its canonical re-encoding
-//     (member order, whitespace, escapes, explicit defaults such as
-//     "pii":false or null): [ErrNotCanonical];
-//   - structural rules of [Envelope.Validate]: [ErrMalformed].
+//   - not UTF-8 JSON, trailing data, unknown or duplicate keys, wrong JSON
+//     types, integers out of range: [ErrMalformed];
+//   - JSON of the envelope's shape that is not byte for byte its
+//     canonical encoding (member order, whitespace, escapes, explicit
+//     defaults such as "pii":false, null, missing members):
+//     [ErrNotCanonical];
+//   - a canonical envelope that breaks the structural rules of
+//     [Envelope.Validate], or has no signature: [ErrMalformed].
 //
 // It does not verify the signature or the record values against a schema;
 // see [Verify] and [RecordType.Validate].
 func DecodeEnvelope(b []byte) (*Envelope, error) {
-	if len(b) > MaxEntrySize {
-		return nil, entryErr(ErrTooLarge, "", "%d bytes, limit %d", len(b), MaxEntrySize)
-	}
-	if !utf8.Valid(b) {
-		return nil, entryErr(ErrMalformed, "", "invalid UTF-8")
-	}
-	if env, ok := parseCanonicalEnvelope(b); ok {
-		if canon, err := env.appendCanonical(make([]byte, 0, len(b)), true); err == nil && bytes.Equal(canon, b) {
-			return checkDecoded(env)
-		}
-	}
-	env := new(Envelope)
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(env); err != nil {
-		return nil, jsonErr(err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, entryErr(ErrMalformed, "", "trailing data after the envelope")
-	}
-	canon, err := env.Canonical()
+	env, r, err := readWire(b, MaxEntrySize, "envelope", envelopeMembers)
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(canon, b) {
-		// Tell duplicate keys (which encoding/json silently merges) apart
-		// from mere non-canonical form.
-		if _, err := CanonicalJSON(b); err != nil {
-			return nil, err
-		}
-		i := 0
-		for i < len(b) && i < len(canon) && b[i] == canon[i] {
-			i++
-		}
-		return nil, entryErr(ErrNotCanonical, "", "differs from its canonical encoding at byte %d", i)
+	if err := r.result(); err != nil {
+		return nil, err
 	}
-	return checkDecoded(env)
-}
-
-// checkDecoded applies the structural checks to a canonical envelope.
-func checkDecoded(env *Envelope) (*Envelope, error) {
 	if env.Sig == "" {
 		return nil, entryErr(ErrMalformed, "sig", "missing")
 	}
@@ -87,25 +48,6 @@ func checkDecoded(env *Envelope) (*Envelope, error) {
 		return nil, err
 	}
 	return env, nil
-}
-
-func jsonErr(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return entryErr(ErrMalformed, te.Field, "JSON %s where %s expected", te.Value, te.Type)
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return entryErr(ErrMalformed, "", "invalid JSON at byte %d: %v", se.Offset, se)
-	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return entryErr(ErrMalformed, strings.Trim(f, `"`), "unknown field")
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return entryErr(ErrMalformed, "", "truncated JSON")
-	}
-	return entryErr(ErrMalformed, "", "couldn't decode JSON: %v", err)
 }
 
 // Validate checks the structural rules of an envelope, without the
@@ -215,14 +157,8 @@ func validateChange(c *RecordChange) error {
 }
 
 func validateGrant(g *Grant) error {
-	if err := checkID("grant.consumer", g.Consumer); err != nil {
+	if err := checkTarget("grant", g.Consumer, g.Purpose, g.Type); err != nil {
 		return err
-	}
-	if err := checkID("grant.purpose", g.Purpose); err != nil {
-		return err
-	}
-	if !validTypeName(g.Type) {
-		return entryErr(ErrMalformed, "grant.type", "invalid record type name %q", g.Type)
 	}
 	if len(g.Fields) == 0 {
 		return entryErr(ErrMalformed, "grant.fields", "empty")
@@ -242,16 +178,24 @@ func validateGrant(g *Grant) error {
 }
 
 func validateRevoke(r *Revoke) error {
-	if err := checkID("revoke.consumer", r.Consumer); err != nil {
+	if err := checkTarget("revoke", r.Consumer, r.Purpose, r.Type); err != nil {
 		return err
-	}
-	if err := checkID("revoke.purpose", r.Purpose); err != nil {
-		return err
-	}
-	if !validTypeName(r.Type) {
-		return entryErr(ErrMalformed, "revoke.type", "invalid record type name %q", r.Type)
 	}
 	return checkNames("revoke.fields", r.Fields)
+}
+
+// checkTarget checks whom a grant or revoke body is for, and for what.
+func checkTarget(body, consumer, purpose, recordType string) error {
+	if err := checkID(body+".consumer", consumer); err != nil {
+		return err
+	}
+	if err := checkID(body+".purpose", purpose); err != nil {
+		return err
+	}
+	if !validTypeName(recordType) {
+		return entryErr(ErrMalformed, body+".type", "invalid record type name %q", recordType)
+	}
+	return nil
 }
 
 func validateAccess(a *Access) error {
@@ -363,12 +307,13 @@ func checkNames(part string, names []string) error {
 func ValidID(s string) bool { return validID(s) }
 
 func validID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
+	return len(s) >= 1 && len(s) <= 64 && all(s, func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' })
+}
+
+// all reports whether every byte of s is ok.
+func all(s string, ok func(byte) bool) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+		if !ok(s[i]) {
 			return false
 		}
 	}
@@ -380,16 +325,8 @@ func validTypeName(s string) bool { return validID(s) }
 
 // validFieldName: [a-z][a-z0-9_]{0,63}.
 func validFieldName(s string) bool {
-	if len(s) == 0 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return len(s) >= 1 && len(s) <= 64 && s[0] >= 'a' && s[0] <= 'z' &&
+		all(s[1:], func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' })
 }
 
 // validDigest: 43 characters of strict base64url, i.e. 32 bytes.
@@ -403,461 +340,5 @@ func validDigest(s string) bool {
 }
 
 func validKeyID(s string) bool {
-	if len(s) != 16 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// The fast path of [DecodeEnvelope]: a reader for exactly the bytes
-// [Envelope.Canonical] writes — members in canonical order, no
-// whitespace, canonical string escapes and integers — that decodes them
-// without reflection. It gives up (ok = false) on anything else, and
-// [DecodeEnvelope] then takes the general path, which finds the precise
-// error. Whatever it does decode, DecodeEnvelope re-encodes and compares
-// with the input, so it only ever accepts canonical bytes; on those it
-// produces what encoding/json would.
-
-type canonReader struct {
-	b  []byte
-	i  int
-	ok bool
-}
-
-func (r *canonReader) fail() { r.ok = false }
-
-func (r *canonReader) byte(c byte) bool {
-	if r.ok && r.i < len(r.b) && r.b[r.i] == c {
-		r.i++
-		return true
-	}
-	r.ok = false
-	return false
-}
-
-// member consumes `,"k":` (or `"k":` for the first member of an object)
-// if that is next, and reports whether it was.
-func (r *canonReader) member(first *bool, k string) bool {
-	if !r.ok {
-		return false
-	}
-	i := r.i
-	if !*first {
-		if i >= len(r.b) || r.b[i] != ',' {
-			return false
-		}
-		i++
-	}
-	if i+len(k)+3 > len(r.b) || r.b[i] != '"' || string(r.b[i+1:i+1+len(k)]) != k || r.b[i+1+len(k)] != '"' || r.b[i+2+len(k)] != ':' {
-		return false
-	}
-	r.i = i + len(k) + 3
-	*first = false
-	return true
-}
-
-// need is member for a member that canonical form always has.
-func (r *canonReader) need(first *bool, k string) bool {
-	if !r.member(first, k) {
-		r.ok = false
-		return false
-	}
-	return true
-}
-
-func (r *canonReader) str() string {
-	if !r.byte('"') {
-		return ""
-	}
-	start := r.i
-	esc := false
-	for r.i < len(r.b) {
-		c := r.b[r.i]
-		switch {
-		case c == '"':
-			s := r.b[start:r.i]
-			r.i++
-			if !esc {
-				return string(s)
-			}
-			v, ok := unquoteCanonical(s)
-			if !ok {
-				r.ok = false
-			}
-			return v
-		case c == '\\':
-			esc = true
-			r.i += 2
-		case c < 0x20:
-			r.ok = false
-			return ""
-		default:
-			r.i++
-		}
-	}
-	r.ok = false
-	return ""
-}
-
-// uint reads a canonical unsigned integer no larger than max.
-func (r *canonReader) uint(max uint64) uint64 {
-	if !r.ok || r.i >= len(r.b) {
-		r.ok = false
-		return 0
-	}
-	b := r.b
-	if b[r.i] == '0' {
-		r.i++
-		if r.i < len(b) && '0' <= b[r.i] && b[r.i] <= '9' {
-			r.ok = false
-		}
-		return 0
-	}
-	var n uint64
-	start := r.i
-	for r.i < len(b) && '0' <= b[r.i] && b[r.i] <= '9' {
-		d := uint64(b[r.i] - '0')
-		if n > (max-d)/10 {
-			r.ok = false
-			return 0
-		}
-		n = n*10 + d
-		r.i++
-	}
-	if r.i == start {
-		r.ok = false
-	}
-	return n
-}
-
-func (r *canonReader) strList() []string {
-	if !r.byte('[') {
-		return nil
-	}
-	out := []string{}
-	if r.i < len(r.b) && r.b[r.i] == ']' {
-		r.i++
-		return out
-	}
-	for r.ok {
-		out = append(out, r.str())
-		if r.i < len(r.b) && r.b[r.i] == ',' {
-			r.i++
-			continue
-		}
-		r.byte(']')
-		break
-	}
-	return out
-}
-
-// array reads a non-empty array of objects, calling elem for each.
-func (r *canonReader) array(elem func()) {
-	if !r.byte('[') {
-		return
-	}
-	for r.ok {
-		elem()
-		if r.i < len(r.b) && r.b[r.i] == ',' {
-			r.i++
-			continue
-		}
-		r.byte(']')
-		return
-	}
-}
-
-func parseCanonicalEnvelope(b []byte) (*Envelope, bool) {
-	r := &canonReader{b: b, ok: true}
-	env := new(Envelope)
-	first := true
-	r.byte('{')
-	if r.member(&first, "access") {
-		env.Access = r.access()
-	}
-	if r.member(&first, "change") {
-		env.Change = r.change()
-	}
-	if r.need(&first, "department") {
-		env.Department = r.str()
-	}
-	if r.member(&first, "grant") {
-		env.Grant = r.grant()
-	}
-	if r.member(&first, "key") {
-		env.Key = r.departmentKey()
-	}
-	if r.need(&first, "key_id") {
-		env.KeyID = r.str()
-	}
-	if r.need(&first, "kind") {
-		env.Kind = Kind(r.str())
-	}
-	if r.member(&first, "revoke") {
-		env.Revoke = r.revoke()
-	}
-	if r.member(&first, "schema") {
-		sf := true
-		r.byte('{')
-		if r.need(&sf, "record_type") {
-			env.Schema = &SchemaChange{RecordType: r.recordType()}
-		}
-		r.byte('}')
-	}
-	if r.need(&first, "seq") {
-		env.Seq = r.uint(math.MaxUint64)
-	}
-	if r.member(&first, "sig") {
-		env.Sig = r.str()
-	}
-	if r.need(&first, "time") {
-		env.Time = r.str()
-	}
-	if r.need(&first, "v") {
-		neg := r.i < len(b) && b[r.i] == '-'
-		if neg {
-			r.i++
-		}
-		v := r.uint(math.MaxInt64)
-		if neg {
-			if v == 0 {
-				r.fail()
-			}
-			env.V = -int(v)
-		} else {
-			env.V = int(v)
-		}
-	}
-	r.byte('}')
-	return env, r.ok && r.i == len(b)
-}
-
-func (r *canonReader) change() *RecordChange {
-	c := new(RecordChange)
-	first := true
-	r.byte('{')
-	if r.member(&first, "digests") {
-		r.byte('{')
-		c.Digests = make(map[string]string)
-		for r.ok {
-			k := r.str()
-			r.byte(':')
-			c.Digests[k] = r.str()
-			if r.i < len(r.b) && r.b[r.i] == ',' {
-				r.i++
-				continue
-			}
-			r.byte('}')
-			break
-		}
-	}
-	if r.need(&first, "op") {
-		c.Op = Op(r.str())
-	}
-	if r.need(&first, "record") {
-		c.Record = r.str()
-	}
-	if r.need(&first, "schema_version") {
-		c.SchemaVersion = uint32(r.uint(math.MaxUint32))
-	}
-	if r.need(&first, "type") {
-		c.Type = r.str()
-	}
-	r.byte('}')
-	return c
-}
-
-func (r *canonReader) grant() *Grant {
-	g := new(Grant)
-	first := true
-	r.byte('{')
-	if r.member(&first, "condition") {
-		g.Condition = r.str()
-	}
-	if r.need(&first, "consumer") {
-		g.Consumer = r.str()
-	}
-	if r.member(&first, "expires") {
-		g.Expires = r.str()
-	}
-	if r.need(&first, "fields") {
-		g.Fields = r.strList()
-	}
-	if r.need(&first, "purpose") {
-		g.Purpose = r.str()
-	}
-	if r.need(&first, "type") {
-		g.Type = r.str()
-	}
-	r.byte('}')
-	return g
-}
-
-func (r *canonReader) revoke() *Revoke {
-	v := new(Revoke)
-	first := true
-	r.byte('{')
-	if r.need(&first, "consumer") {
-		v.Consumer = r.str()
-	}
-	if r.member(&first, "fields") {
-		v.Fields = r.strList()
-	}
-	if r.need(&first, "purpose") {
-		v.Purpose = r.str()
-	}
-	if r.need(&first, "type") {
-		v.Type = r.str()
-	}
-	r.byte('}')
-	return v
-}
-
-func (r *canonReader) access() *Access {
-	a := new(Access)
-	first := true
-	r.byte('{')
-	if r.member(&first, "case_ref") {
-		a.CaseRef = r.str()
-	}
-	if r.need(&first, "consumer") {
-		a.Consumer = r.str()
-	}
-	if r.member(&first, "denied") {
-		r.array(func() {
-			var d AccessDenial
-			f := true
-			r.byte('{')
-			if r.need(&f, "department") {
-				d.Department = r.str()
-			}
-			if r.member(&f, "fields") {
-				d.Fields = r.strList()
-			}
-			if r.member(&f, "leaf") {
-				d.Leaf = r.uint(math.MaxUint64)
-			}
-			if r.need(&f, "reason") {
-				d.Reason = r.str()
-			}
-			if r.member(&f, "type") {
-				d.Type = r.str()
-			}
-			r.byte('}')
-			a.Denied = append(a.Denied, d)
-		})
-	}
-	if r.member(&first, "disclosed") {
-		r.array(func() {
-			var it AccessItem
-			f := true
-			r.byte('{')
-			if r.need(&f, "fields") {
-				it.Fields = r.strList()
-			}
-			if r.need(&f, "leaf") {
-				it.Leaf = r.uint(math.MaxUint64)
-			}
-			r.byte('}')
-			a.Disclosed = append(a.Disclosed, it)
-		})
-	}
-	if r.need(&first, "purpose") {
-		a.Purpose = r.str()
-	}
-	if r.member(&first, "query") {
-		a.Query = r.str()
-	}
-	if r.member(&first, "subjects") {
-		a.Subjects = r.strList()
-	}
-	if r.need(&first, "user") {
-		a.User = r.str()
-	}
-	r.byte('}')
-	return a
-}
-
-func (r *canonReader) departmentKey() *DepartmentKey {
-	k := new(DepartmentKey)
-	first := true
-	r.byte('{')
-	if r.need(&first, "action") {
-		k.Action = KeyAction(r.str())
-	}
-	if r.need(&first, "department") {
-		k.Department = r.str()
-	}
-	if r.need(&first, "key_id") {
-		k.KeyID = r.str()
-	}
-	if r.member(&first, "public_key") {
-		k.PublicKey = r.str()
-	}
-	r.byte('}')
-	return k
-}
-
-func (r *canonReader) recordType() RecordType {
-	var rt RecordType
-	first := true
-	r.byte('{')
-	if r.member(&first, "description") {
-		rt.Description = r.str()
-	}
-	if r.need(&first, "fields") {
-		rt.Fields = []Field{}
-		if r.i+1 < len(r.b) && r.b[r.i] == '[' && r.b[r.i+1] == ']' {
-			r.i += 2
-		} else {
-			r.array(func() {
-				var f Field
-				ff := true
-				r.byte('{')
-				if r.member(&ff, "description") {
-					f.Description = r.str()
-				}
-				if r.need(&ff, "name") {
-					f.Name = r.str()
-				}
-				f.PII = r.member(&ff, "pii") && r.trueLit()
-				f.Required = r.member(&ff, "required") && r.trueLit()
-				f.Subject = r.member(&ff, "subject") && r.trueLit()
-				if r.need(&ff, "type") {
-					f.Type = FieldType(r.str())
-				}
-				if r.member(&ff, "values") {
-					f.Values = r.strList()
-				}
-				r.byte('}')
-				rt.Fields = append(rt.Fields, f)
-			})
-		}
-	}
-	if r.need(&first, "key") {
-		rt.Key = r.strList()
-	}
-	if r.need(&first, "name") {
-		rt.Name = r.str()
-	}
-	if r.need(&first, "version") {
-		rt.Version = uint32(r.uint(math.MaxUint32))
-	}
-	r.byte('}')
-	return rt
-}
-
-func (r *canonReader) trueLit() bool {
-	if r.ok && r.i+4 <= len(r.b) && string(r.b[r.i:r.i+4]) == "true" {
-		r.i += 4
-		return true
-	}
-	r.ok = false
-	return false
+	return len(s) == 16 && all(s, isLowerHex)
 }

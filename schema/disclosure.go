@@ -1,11 +1,9 @@
 package schema
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -80,106 +78,105 @@ func NewDisclosure(salt, name string, value any) (Disclosure, error) {
 
 // ParseDisclosure decodes a disclosure string strictly: unpadded base64url
 // of a canonical JSON array of exactly a salt (base64url of ≥ 16 bytes), a
-// field name and a scalar value. Errors match [ErrMalformed].
+// field name and a scalar value, read by the same reader as envelopes.
+// Errors match [ErrMalformed], or [ErrNotCanonical] for a valid
+// disclosure in another spelling (whitespace, escapes, -0, line breaks in
+// the base64).
 func ParseDisclosure(s string) (Disclosure, error) {
-	if len(s) <= 4*MaxEntrySize {
-		if d, ok := parseCanonicalDisclosure(s); ok {
-			return d, nil
-		}
+	bad := func(format string, args ...any) (Disclosure, error) {
+		return Disclosure{}, entryErr(ErrMalformed, "disclosure", format, args...)
 	}
-	return parseDisclosureStrict(s)
-}
-
-// parseCanonicalDisclosure is the fast path of [ParseDisclosure]: it
-// reads only the canonical form, without encoding/json, and reports
-// false for anything else, which [parseDisclosureStrict] then rejects
-// with the precise error. What it accepts is what the strict parser
-// accepts: a disclosure whose re-encoding is the input, whose strings are
-// valid UTF-8 (so encoding/json would decode them to the same values).
-func parseCanonicalDisclosure(s string) (Disclosure, bool) {
+	if len(s) > 4*MaxEntrySize {
+		return bad("too long")
+	}
 	var buf [256]byte
-	var raw []byte
+	raw := buf[:0]
 	if n := b64.DecodedLen(len(s)); n > len(buf) {
-		raw = make([]byte, n)
-	} else {
-		raw = buf[:n]
+		raw = make([]byte, 0, n)
 	}
-	n, err := b64.Decode(raw, readOnlyBytes(s))
+	n, err := b64.Decode(raw[:cap(raw)], readOnlyBytes(s))
 	if err != nil {
-		return Disclosure{}, false
+		return bad("not unpadded base64url: %v", err)
 	}
 	raw = raw[:n]
-	// ["<salt>","<name>",<value>]: salt and name never need escapes.
-	if len(raw) < 2 || raw[0] != '[' || raw[1] != '"' {
-		return Disclosure{}, false
+	if !utf8.Valid(raw) {
+		return bad("invalid UTF-8")
 	}
-	rest := raw[2:]
-	i := bytes.IndexByte(rest, '"')
-	if i < 0 || !b64Plain(rest[:i]) {
-		return Disclosure{}, false
+	str := string(raw)
+	r := newReader(readOnlyBytes(str), str, "disclosure")
+	r.root = "disclosure"
+	if strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\r') >= 0 {
+		r.noncanon(0, "line break in the base64url")
 	}
-	saltB, rest := rest[:i], rest[i+1:]
-	if len(rest) < 2 || rest[0] != ',' || rest[1] != '"' {
-		return Disclosure{}, false
+	d := Disclosure{Encoded: s}
+	readDisclosure(r, &d)
+	r.end()
+	if err := r.result(); err != nil {
+		return Disclosure{}, err
 	}
-	rest = rest[2:]
-	i = bytes.IndexByte(rest, '"')
-	if i < 0 || !validFieldName(string(rest[:i])) {
-		return Disclosure{}, false
+	return d, nil
+}
+
+// readDisclosure reads ["<salt>","<name>",<value>] and checks its parts.
+func readDisclosure(r *reader, d *Disclosure) {
+	if !r.open('[', "array") {
+		return
 	}
-	nameB, rest := rest[:i], rest[i+1:]
-	if len(rest) < 2 || rest[0] != ',' || rest[len(rest)-1] != ']' {
-		return Disclosure{}, false
-	}
-	vb := rest[1 : len(rest)-1]
-	var value any
-	switch {
-	case len(vb) >= 2 && vb[0] == '"' && vb[len(vb)-1] == '"':
-		v, ok := unquoteCanonical(vb[1 : len(vb)-1])
-		if !ok {
-			return Disclosure{}, false
+	n := 0
+	for ; r.next(']', n); n++ {
+		r.push("", n)
+		switch n {
+		case 0:
+			if d.Salt = r.text(); r.err == nil && !validSalt(d.Salt) {
+				r.malformed("salt is not base64url of at least %d bytes", SaltSize)
+			}
+		case 1:
+			if d.Name = r.text(); r.err == nil && !validFieldName(d.Name) {
+				r.malformed("invalid field name %q", d.Name)
+			}
+		case 2:
+			d.Value = disclosureValue(r)
+		default:
+			r.malformed("array has more than 3 elements")
 		}
-		value = v
-	case string(vb) == "true":
-		value = true
-	case string(vb) == "false":
-		value = false
-	default:
-		v, err := strconv.ParseInt(string(vb), 10, 64)
-		if err != nil || v > maxInt || v < -maxInt {
-			return Disclosure{}, false
+		r.pop()
+	}
+	if r.err == nil && n != 3 {
+		r.malformed("array has %d elements, want 3", n)
+	}
+}
+
+// validSalt reports whether salt is base64url of at least SaltSize bytes.
+func validSalt(salt string) bool {
+	var buf [48]byte
+	if b64.DecodedLen(len(salt)) > len(buf) {
+		sb, err := b64.DecodeString(salt)
+		return err == nil && len(sb) >= SaltSize
+	}
+	n, err := b64.Decode(buf[:], readOnlyBytes(salt))
+	return err == nil && n >= SaltSize
+}
+
+// disclosureValue reads a disclosed value: a string, a bool, or an
+// integer within ±(2^53-1).
+func disclosureValue(r *reader) any {
+	switch c := r.peek(); {
+	case c == '"':
+		return r.text()
+	case c == 't' || c == 'f':
+		return r.boolean()
+	case c == '-' || '0' <= c && c <= '9':
+		n, neg := r.integer(true, maxInt)
+		if neg && n > maxInt {
+			r.malformed("JSON number -%d out of range", n)
 		}
-		value = v
+		if neg {
+			return -int64(n)
+		}
+		return int64(n)
 	}
-	var sb [64]byte
-	if len(saltB) > 4*len(sb)/3 {
-		return Disclosure{}, false
-	}
-	if n, err := b64.Decode(sb[:], saltB); err != nil || n < SaltSize {
-		return Disclosure{}, false
-	}
-	// The input is canonical iff it is the canonical encoding of what was
-	// read: compare the JSON (base64url decoding is one-to-one once line
-	// breaks, which it skips, are ruled out).
-	var cbuf [256]byte
-	c := append(cbuf[:0], '[', '"')
-	c = append(c, saltB...)
-	c = append(c, '"', ',', '"')
-	c = append(c, nameB...)
-	c = append(c, '"', ',')
-	switch v := value.(type) {
-	case string:
-		c = appendJSONString(c, v)
-	case int64:
-		c = strconv.AppendInt(c, v, 10)
-	case bool:
-		c = strconv.AppendBool(c, v)
-	}
-	c = append(c, ']')
-	if !bytes.Equal(c, raw) || strings.ContainsAny(s, "\r\n") {
-		return Disclosure{}, false
-	}
-	return Disclosure{Salt: string(saltB), Name: string(nameB), Value: value, Encoded: s}, true
+	r.typeErr("string, integer or bool")
+	return nil
 }
 
 // readOnlyBytes returns the bytes of s without copying them, for the
@@ -187,133 +184,6 @@ func parseCanonicalDisclosure(s string) (Disclosure, bool) {
 // disclosure check would otherwise copy each disclosure twice.
 func readOnlyBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
-
-// b64Plain reports whether b holds only base64url characters.
-func b64Plain(b []byte) bool {
-	for _, c := range b {
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// unquoteCanonical decodes the contents of a JSON string written the way
-// [appendJSONString] writes it, and reports false for any other escape,
-// an unescaped quote or control character, or invalid UTF-8. It decodes
-// more than the canonical form (a caller compares the re-encoding), but
-// never differently from encoding/json.
-func unquoteCanonical(b []byte) (string, bool) {
-	if !utf8.Valid(b) {
-		return "", false
-	}
-	if bytes.IndexByte(b, '\\') < 0 {
-		for _, c := range b {
-			if c < 0x20 || c == '"' {
-				return "", false
-			}
-		}
-		return string(b), true
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c < 0x20 || c == '"' {
-			return "", false
-		}
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		if i+1 >= len(b) {
-			return "", false
-		}
-		i++
-		switch b[i] {
-		case '"', '\\':
-			out = append(out, b[i])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			// Only \u00XX for control characters is canonical.
-			if i+4 >= len(b) || b[i+1] != '0' || b[i+2] != '0' || (b[i+3] != '0' && b[i+3] != '1') || !isHex(b[i+4]) {
-				return "", false
-			}
-			out = append(out, byte(hex4(b[i+1:i+5])))
-			i += 4
-		default:
-			return "", false
-		}
-	}
-	return string(out), true
-}
-
-// parseDisclosureStrict is the general parser, with encoding/json: it
-// classifies every input the fast path does not accept.
-func parseDisclosureStrict(s string) (Disclosure, error) {
-	bad := func(format string, args ...any) (Disclosure, error) {
-		return Disclosure{}, entryErr(ErrMalformed, "disclosure", format, args...)
-	}
-	if len(s) > 4*MaxEntrySize {
-		return bad("too long")
-	}
-	raw, err := b64.DecodeString(s)
-	if err != nil {
-		return bad("not unpadded base64url: %v", err)
-	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var arr []any
-	if err := d.Decode(&arr); err != nil {
-		return bad("not a JSON array: %v", err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return bad("trailing data")
-	}
-	if len(arr) != 3 {
-		return bad("array has %d elements, want 3", len(arr))
-	}
-	salt, ok1 := arr[0].(string)
-	name, ok2 := arr[1].(string)
-	if !ok1 || !ok2 {
-		return bad("salt and name must be strings")
-	}
-	if sb, err := b64.DecodeString(salt); err != nil || len(sb) < SaltSize {
-		return bad("salt is not base64url of at least %d bytes", SaltSize)
-	}
-	if !validFieldName(name) {
-		return bad("invalid field name %q", name)
-	}
-	var value any
-	switch v := arr[2].(type) {
-	case string, bool:
-		value = v
-	case json.Number:
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil || n > maxInt || n < -maxInt {
-			return bad("value %s is not an integer within ±(2^53-1)", v)
-		}
-		value = n
-	default:
-		return bad("value must be a string, an integer or a bool")
-	}
-	out, err := NewDisclosure(salt, name, value)
-	if err != nil {
-		return bad("%v", err)
-	}
-	if out.Encoded != s {
-		return Disclosure{}, entryErr(ErrNotCanonical, "disclosure", "JSON array is not in canonical form")
-	}
-	return out, nil
 }
 
 // BuildChange validates values against rt, puts them in canonical form and
@@ -464,9 +334,7 @@ func Values(rt *RecordType, ds []Disclosure) (map[string]string, error) {
 		}
 		v, err := f.ParseJSON(d.Value)
 		if err != nil {
-			fe := err.(*FieldError)
-			fe.Type = rt.Name
-			return nil, fe
+			return nil, rt.fieldErr(err)
 		}
 		out[d.Name] = v
 	}

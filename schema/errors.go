@@ -13,8 +13,10 @@ var (
 	// ErrMalformed: the input is not valid JSON, has duplicate or unknown
 	// keys, or breaks a structural rule of its kind.
 	ErrMalformed = errors.New("malformed entry")
-	// ErrNotCanonical: the input parses but is not its own RFC 8785
-	// canonical encoding, so its signature could not be reproduced.
+	// ErrNotCanonical: the input is JSON of the right shape but not its
+	// own RFC 8785 canonical encoding (see the wire rule in the package
+	// documentation); for an envelope, its signature could then not be
+	// reproduced.
 	ErrNotCanonical = errors.New("entry not canonically encoded")
 	// ErrTooLarge: the input exceeds [MaxEntrySize].
 	ErrTooLarge = errors.New("entry too large")

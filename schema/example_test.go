@@ -54,7 +54,7 @@ func ExampleDecodeEnvelope() {
 	_, err = schema.DecodeEnvelope([]byte(`{"v":1,"v":1}`))
 	fmt.Println(errors.Is(err, schema.ErrMalformed), err)
 	// Output:
-	// true entry not canonically encoded: differs from its canonical encoding at byte 2
+	// true entry not canonically encoded: differs from its canonical encoding at byte 1: member "department" expected before "v"
 	// true malformed entry: v: duplicate key
 }
 

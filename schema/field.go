@@ -222,6 +222,13 @@ func (f Field) ParseJSON(v any) (string, error) {
 	return c, nil
 }
 
+// fieldErr names rt in the [*FieldError] of one of its fields.
+func (rt *RecordType) fieldErr(err error) error {
+	fe := err.(*FieldError)
+	fe.Type = rt.Name
+	return fe
+}
+
 // Field looks up a field by name.
 func (rt *RecordType) Field(name string) (Field, bool) {
 	for _, f := range rt.Fields {
@@ -260,9 +267,7 @@ func (rt *RecordType) CanonicalValues(values map[string]string) (map[string]stri
 		}
 		c, err := f.Canonical(v)
 		if err != nil {
-			fe := err.(*FieldError)
-			fe.Type = rt.Name
-			return nil, fe
+			return nil, rt.fieldErr(err)
 		}
 		out[f.Name] = c
 	}

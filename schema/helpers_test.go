@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -64,3 +65,22 @@ const (
 	testCitizenB = "110105198001010016"
 	testCredit   = "91350100M000100Y43"
 )
+
+// roundTrip checks what a decoder made of in: an [*EntryError] matching
+// one of its sentinels, or a value v whose canonical encoding is in. It
+// reports whether v was decoded.
+func roundTrip[T any](t *testing.T, in []byte, v *T, err error, encode func(*T) ([]byte, error)) bool {
+	t.Helper()
+	if err != nil {
+		var ee *EntryError
+		if !errors.As(err, &ee) || !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrNotCanonical) && !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("error %v is not an *EntryError matching a sentinel", err)
+		}
+		return false
+	}
+	out, err := encode(v)
+	if err != nil || !bytes.Equal(out, in) {
+		t.Fatalf("accepted an input that is not the canonical encoding of what it decoded:\n%s\n%s (%v)", in, out, err)
+	}
+	return true
+}

@@ -14,8 +14,9 @@ import (
 )
 
 // This file implements RFC 8785 (JSON Canonicalization Scheme) in general,
-// for arbitrary JSON. Envelopes have a hand-written, allocation-light
-// encoder (encode.go) that is tested against this one.
+// for arbitrary JSON, with encoding/json. The wire forms have their own
+// table-driven encoder (encode.go) and reader (wire.go), which the tests
+// hold to this one.
 
 // CanonicalJSON returns the RFC 8785 canonical form of the JSON text data:
 // object members sorted by their UTF-16 code units, no insignificant
@@ -125,18 +126,29 @@ func joinPath(path, key string) string {
 }
 
 // compareUTF16 orders strings by their UTF-16 code units, as RFC 8785
-// requires. For strings without supplementary-plane characters this is
-// the byte order of their UTF-8 encodings.
+// requires. That is the byte order of their UTF-8 encodings but where a
+// supplementary-plane character (a surrogate pair in UTF-16) meets one in
+// U+E000 to U+FFFF.
 func compareUTF16(a, b string) int {
-	for a != "" && b != "" {
-		ra, na := utf8.DecodeRuneInString(a)
-		rb, nb := utf8.DecodeRuneInString(b)
-		if ra != rb {
-			return cmpUnit(ra) - cmpUnit(rb)
-		}
-		a, b = a[na:], b[nb:]
+	i, n := 0, min(len(a), len(b))
+	for i < n && a[i] == b[i] {
+		i++
 	}
-	return len(a) - len(b)
+	if i == n {
+		return len(a) - len(b)
+	}
+	if a[i] < utf8.RuneSelf && b[i] < utf8.RuneSelf {
+		return int(a[i]) - int(b[i])
+	}
+	for i > 0 && !utf8.RuneStart(a[i]) {
+		i--
+	}
+	ra, _ := utf8.DecodeRuneInString(a[i:])
+	rb, _ := utf8.DecodeRuneInString(b[i:])
+	if (ra >= 0x10000) == (rb >= 0x10000) {
+		return int(ra) - int(rb)
+	}
+	return cmpUnit(ra) - cmpUnit(rb)
 }
 
 // cmpUnit returns the first UTF-16 code unit of r.

@@ -40,3 +40,22 @@ func TestCanonicalJSONRFC8785(t *testing.T) {
 		t.Error("NaN encoded")
 	}
 }
+
+// TestCompareUTF16: RFC 8785 orders keys by UTF-16 code units, which is
+// not the UTF-8 byte order where a surrogate pair meets U+E000–U+FFFF.
+func TestCompareUTF16(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"a", "a", 0}, {"a", "b", -1}, {"ab", "a", 1},
+		{"é", "z", 1}, {"\uFFFD", "\U0001F600", 1}, {"\uE000", "\U00010000", 1},
+		{"\U0001F600", "\U0001F601", -1}, {"x\U0001F601", "x\U0001F600", 1},
+		{"\u00e9", "\u00ea", -1}, {"\u0800", "\u07ff", 1},
+	} {
+		got := compareUTF16(tc.a, tc.b)
+		if got < 0 && tc.want >= 0 || got > 0 && tc.want <= 0 || got == 0 && tc.want != 0 {
+			t.Errorf("compareUTF16(%q, %q) = %d, want sign %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -4,18 +4,45 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
 // The encoding/json-based decoders that the hand-written ones replaced,
-// kept verbatim as test oracles: the differential fuzz targets in
+// kept as test oracles: the differential fuzz targets in
 // differential_test.go hold the new decoders to their accept/reject
-// decisions, error classes and results.
+// decisions, error classes and results. Two follow the canonical wire
+// rule that replaced the leniencies of the originals: the message oracle
+// is the original (lenient) decoder followed by a comparison with the
+// general RFC 8785 canonicaliser's encoding of what it decoded, and the
+// disclosure oracle rejects invalid UTF-8 in the JSON array as malformed,
+// as every other decoder does, instead of letting encoding/json replace it.
 
+// decodeMessageReference accepts what the original decoder accepted, if
+// it is the canonical encoding of the message decoded.
 func decodeMessageReference(b []byte) (*Message, error) {
+	m, err := decodeMessageLenient(b)
+	if err != nil {
+		return nil, err
+	}
+	j, err := json.Marshal(struct {
+		Disclosures []string        `json:"disclosures,omitempty"`
+		Envelope    json.RawMessage `json:"envelope"`
+	}{m.Disclosures, m.Envelope})
+	if err != nil {
+		return nil, entryErr(ErrMalformed, "", "couldn't encode: %v", err)
+	}
+	if canon, err := CanonicalJSON(j); err != nil || !bytes.Equal(canon, b) {
+		return nil, entryErr(ErrNotCanonical, "", "not the canonical encoding of the message")
+	}
+	return m, nil
+}
+
+func decodeMessageLenient(b []byte) (*Message, error) {
 	if len(b) > MaxMessageSize {
 		return nil, entryErr(ErrTooLarge, "", "message is %d bytes, limit %d", len(b), MaxMessageSize)
 	}
@@ -26,13 +53,8 @@ func decodeMessageReference(b []byte) (*Message, error) {
 		return nil, err
 	}
 	m := new(Message)
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(m); err != nil {
-		return nil, jsonErr(err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, entryErr(ErrMalformed, "", "trailing data after the message")
+	if err := decodeStrict(b, m, "message"); err != nil {
+		return nil, err
 	}
 	if len(m.Envelope) == 0 || m.Envelope[0] != '{' {
 		return nil, entryErr(ErrMalformed, "envelope", "missing or not a JSON object")
@@ -78,6 +100,9 @@ func parseDisclosureReference(s string) (Disclosure, error) {
 	raw, err := b64.DecodeString(s)
 	if err != nil {
 		return bad("not unpadded base64url: %v", err)
+	}
+	if !utf8.Valid(raw) {
+		return bad("invalid UTF-8")
 	}
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
@@ -163,13 +188,8 @@ func decodeEnvelopeReference(b []byte) (*Envelope, error) {
 		return nil, entryErr(ErrMalformed, "", "invalid UTF-8")
 	}
 	env := new(Envelope)
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(env); err != nil {
-		return nil, jsonErr(err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, entryErr(ErrMalformed, "", "trailing data after the envelope")
+	if err := decodeStrict(b, env, "envelope"); err != nil {
+		return nil, err
 	}
 	canon, err := env.Canonical()
 	if err != nil {
@@ -192,4 +212,39 @@ func decodeEnvelopeReference(b []byte) (*Envelope, error) {
 		return nil, err
 	}
 	return env, nil
+}
+
+// decodeStrict decodes b into v with encoding/json, unknown fields and
+// trailing data disallowed.
+func decodeStrict(b []byte, v any, what string) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return jsonErr(err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return entryErr(ErrMalformed, "", "trailing data after the %s", what)
+	}
+	return nil
+}
+
+// jsonErr classifies an encoding/json error the way the decoders report
+// theirs.
+func jsonErr(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return entryErr(ErrMalformed, te.Field, "JSON %s where %s expected", te.Value, te.Type)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return entryErr(ErrMalformed, "", "invalid JSON at byte %d: %v", se.Offset, se)
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return entryErr(ErrMalformed, strings.Trim(f, `"`), "unknown field")
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return entryErr(ErrMalformed, "", "truncated JSON")
+	}
+	return entryErr(ErrMalformed, "", "couldn't decode JSON: %v", err)
 }

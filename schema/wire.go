@@ -2,654 +2,767 @@ package schema
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
+	"encoding/binary"
 	"fmt"
-	"io"
+	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
-// Wire formats
+// The canonical wire reader.
 //
-// A department publishes each signed envelope to Kafka (topic
-// crossledger.changes, or crossledger.access for the gateway) as one
-// [Message], keyed by the signing department:
+// Everything crossledger reads off the wire — the Kafka [Message], the
+// [Envelope] and its bodies, a [Disclosure]'s JSON array, a [Receipt] — is
+// read by one [reader]: a single pass over the bytes that accepts exactly
+// their canonical JSON (RFC 8785, as the encoder in encode.go writes it)
+// and tells every other input apart in two classes:
 //
-//	{"envelope":<canonical envelope, verbatim>,"disclosures":["<disclosure>",…]}
+//   - [ErrMalformed]: not JSON (syntax, truncation, trailing data), a
+//     duplicate or unknown key, a value of the wrong JSON type, an integer
+//     out of range. Reading stops at the first one.
+//   - [ErrNotCanonical]: JSON of the right shape spelled other than the
+//     canonical way: whitespace, members out of order or missing, a key in
+//     another case, an escape other than the one [appendJSONString]
+//     writes, -0, null, a member holding the zero value that the canonical
+//     form omits. Reading goes on after the first of these, so that a
+//     malformation later in the input is what gets reported.
 //
-// The envelope is embedded as raw JSON: its bytes inside the message are
-// exactly the bytes that become the log entry and that the signature
-// covers. Disclosures (see [Disclosure]) travel beside it and go to the
-// private payload store, never to the log.
-//
-// Ingest answers every message with a [Receipt] on crossledger.receipts,
-// keyed by department:
-//
-//	{"department":"tax","seq":7,"status":"accepted","leaf":1234,
-//	 "envelope_digest":"<base64url SHA-256 of the envelope>",
-//	 "proof":"c2sp.org/tlog-proof@v1\nindex 1234\n…"}
-//	{"department":"tax","seq":8,"status":"rejected","reason":"bad-signature",
-//	 "detail":"bad signature: tax seq 8 key …","envelope_digest":"…"}
-//
-// A receipt's proof is a C2SP tlog-proof of the envelope at Leaf against a
-// signed checkpoint: the department verifies it with the log's public key
-// and only then retires the message from its outbox.
+// The objects of each kind are read against their member table (see
+// members.go), the one place where a body's shape is written; the encoder
+// writes from the same tables. The reader never accepts an input for
+// being close to canonical: it has no case folding, no "null means
+// absent", no whitespace tolerance. Those inputs are read only as far as
+// it takes to say which class they are in.
 
-// MaxMessageSize bounds a [Message] on the wire: one envelope of at most
-// [MaxEntrySize] bytes plus its disclosures.
-const MaxMessageSize = 1 << 20
-
-// ErrReplay: a seq below the department's next expected seq that matches
-// no logged entry of that department (it was never logged, so it can
-// never be: seqs are strictly increasing). Ingest rejects it.
-var ErrReplay = errors.New("replayed seq: below the next expected seq")
-
-// Message is the Kafka value of one published envelope.
-type Message struct {
-	// Envelope is the canonical signed envelope, byte for byte.
-	Envelope json.RawMessage `json:"envelope"`
-	// Disclosures open the digests of a record change (all of them, for
-	// an upsert); empty for other kinds.
-	Disclosures []string `json:"disclosures,omitempty"`
-}
-
-// Encode returns the wire form of m. The envelope is copied verbatim; it
-// must be a JSON object (as [Envelope.Canonical] produces).
-func (m *Message) Encode() ([]byte, error) {
-	if len(m.Envelope) == 0 || m.Envelope[0] != '{' || !json.Valid(m.Envelope) {
-		return nil, entryErr(ErrMalformed, "envelope", "not a JSON object")
-	}
-	buf := make([]byte, 0, len(m.Envelope)+32+64*len(m.Disclosures))
-	buf = append(buf, `{"envelope":`...)
-	buf = append(buf, m.Envelope...)
-	if len(m.Disclosures) > 0 {
-		buf = append(buf, `,"disclosures":[`...)
-		for i, d := range m.Disclosures {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = appendJSONString(buf, d)
-		}
-		buf = append(buf, ']')
-	}
-	buf = append(buf, '}')
-	if len(buf) > MaxMessageSize {
-		return nil, entryErr(ErrTooLarge, "", "message is %d bytes, limit %d", len(buf), MaxMessageSize)
-	}
-	return buf, nil
-}
-
-// NewMessage encodes a signed envelope and its disclosures as a [Message].
-func NewMessage(env *Envelope, ds []Disclosure) (*Message, error) {
-	canon, err := env.Canonical()
-	if err != nil {
-		return nil, err
-	}
-	m := &Message{Envelope: canon}
-	for _, d := range ds {
-		m.Disclosures = append(m.Disclosures, d.Encoded)
-	}
-	return m, nil
-}
-
-// DecodeMessage parses a Kafka value strictly: at most [MaxMessageSize]
-// bytes ([ErrTooLarge]); valid UTF-8 JSON, one object with exactly the
-// known keys, no duplicate keys, no trailing data, an "envelope" that is
-// a JSON object and "disclosures" (if present) an array of strings
-// ([ErrMalformed]). It does not decode the envelope itself: see
-// [DecodeEnvelope], which enforces its size and canonical form.
-//
-// It is a single pass over the bytes that accepts and rejects exactly
-// what encoding/json (with unknown fields disallowed, after a duplicate
-// key check) did, including its leniencies: key names match the field
-// names case-insensitively (a later match overrides an earlier one, as
-// long as the two are spelled differently), a null disclosure element
-// leaves the element as it was, and "disclosures":null means none.
-func DecodeMessage(b []byte) (*Message, error) {
-	if len(b) > MaxMessageSize {
-		return nil, entryErr(ErrTooLarge, "", "message is %d bytes, limit %d", len(b), MaxMessageSize)
-	}
-	if !utf8.Valid(b) {
-		return nil, entryErr(ErrMalformed, "", "invalid UTF-8")
-	}
-	s := scanner{b: b}
-	s.ws()
-	if s.i >= len(b) {
-		return nil, s.truncated()
-	}
-	if b[s.i] != '{' {
-		if err := s.value(0); err != nil {
-			return nil, err
-		}
-		return nil, entryErr(ErrMalformed, "", "message is not a JSON object")
-	}
-	s.i++
-	var (
-		env    []byte // the last "envelope" value, raw
-		disc   []string
-		seen   keySet
-		keyBuf []byte
-	)
-	s.ws()
-	if s.i < len(b) && b[s.i] == '}' {
-		s.i++
-	} else {
-		for {
-			s.ws()
-			if s.i >= len(b) {
-				return nil, s.truncated()
-			}
-			if b[s.i] != '"' {
-				return nil, s.syntax("looking for beginning of object key string")
-			}
-			start, end, esc, err := s.str()
-			if err != nil {
-				return nil, err
-			}
-			key := b[start:end]
-			if esc {
-				keyBuf = appendUnquoted(keyBuf[:0], key)
-				key = keyBuf
-			}
-			if !seen.add(key) {
-				return nil, entryErr(ErrMalformed, string(key), "duplicate key")
-			}
-			field := messageField(key)
-			if field == "" {
-				return nil, entryErr(ErrMalformed, string(key), "unknown field")
-			}
-			s.ws()
-			if s.i >= len(b) {
-				return nil, s.truncated()
-			}
-			if b[s.i] != ':' {
-				return nil, s.syntax("after object key")
-			}
-			s.i++
-			s.ws()
-			if s.i >= len(b) {
-				return nil, s.truncated()
-			}
-			if field == "envelope" {
-				vs := s.i
-				if err := s.value(1); err != nil {
-					return nil, err
-				}
-				env = b[vs:s.i]
-			} else {
-				disc, err = s.disclosures(disc)
-				if err != nil {
-					return nil, err
-				}
-			}
-			s.ws()
-			if s.i >= len(b) {
-				return nil, s.truncated()
-			}
-			if b[s.i] == ',' {
-				s.i++
-				continue
-			}
-			if b[s.i] == '}' {
-				s.i++
-				break
-			}
-			return nil, s.syntax("after object key:value pair")
-		}
-	}
-	s.ws()
-	if s.i < len(b) {
-		return nil, entryErr(ErrMalformed, "", "trailing data after the message")
-	}
-	if len(env) == 0 || env[0] != '{' {
-		return nil, entryErr(ErrMalformed, "envelope", "missing or not a JSON object")
-	}
-	return &Message{Envelope: bytes.Clone(env), Disclosures: disc}, nil
-}
-
-// messageField returns the [Message] field that a (decoded) top-level key
-// selects the way encoding/json matches names: exactly, or else equal
-// after Unicode case folding. "" means an unknown key.
-func messageField(key []byte) string {
-	for _, f := range [...]string{"envelope", "disclosures"} {
-		if string(key) == f {
-			return f
-		}
-	}
-	ascii := true
-	for _, c := range key {
-		if c >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		// The common case, without allocating: ASCII folds only a-z.
-		for _, f := range [...]string{"envelope", "disclosures"} {
-			if len(key) == len(f) && asciiEqualFold(key, f) {
-				return f
-			}
-		}
-		return ""
-	}
-	var buf [64]byte
-	folded := appendFoldedName(buf[:0], key)
-	switch string(folded) {
-	case "ENVELOPE":
-		return "envelope"
-	case "DISCLOSURES":
-		return "disclosures"
-	}
-	return ""
-}
-
-func asciiEqualFold(a []byte, lower string) bool {
-	for i, c := range a {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// appendFoldedName and foldRune are encoding/json's name folding (Go
-// 1.21+): ASCII upper case, and every other rune mapped to the smallest
-// rune of its simple case-folding orbit (so "ſ" folds like "s").
-func appendFoldedName(out, in []byte) []byte {
-	for i := 0; i < len(in); {
-		if c := in[i]; c < utf8.RuneSelf {
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			out = append(out, c)
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRune(in[i:])
-		out = utf8.AppendRune(out, foldRune(r))
-		i += n
-	}
-	return out
-}
-
-func foldRune(r rune) rune {
-	for {
-		r2 := unicode.SimpleFold(r)
-		if r2 <= r {
-			return r2
-		}
-		r = r2
-	}
-}
-
-// keySet holds the decoded keys of one object, to reject exact duplicates.
-// Objects are small: a slice until a hostile input makes a map worth it.
-type keySet struct {
-	list []string
-	m    map[string]struct{}
-}
-
-// add reports whether k was new.
-func (ks *keySet) add(k []byte) bool {
-	if ks.m != nil {
-		if _, dup := ks.m[string(k)]; dup {
-			return false
-		}
-		ks.m[string(k)] = struct{}{}
-		return true
-	}
-	for _, s := range ks.list {
-		if s == string(k) {
-			return false
-		}
-	}
-	ks.list = append(ks.list, string(k))
-	if len(ks.list) > 16 {
-		ks.m = make(map[string]struct{}, 2*len(ks.list))
-		for _, s := range ks.list {
-			ks.m[s] = struct{}{}
-		}
-	}
-	return true
-}
-
-// disclosures decodes the value of a "disclosures" member into prev, the
-// slice an earlier member of the same name left, exactly as encoding/json
-// decodes into a []string: null makes it nil; [] makes it empty; an array
-// reuses prev's elements and backing array (so a null element keeps what
-// was there) and truncates it to the array's length.
-func (s *scanner) disclosures(prev []string) ([]string, error) {
-	b := s.b
-	switch b[s.i] {
-	case 'n':
-		if err := s.literal("null"); err != nil {
-			return nil, err
-		}
-		return nil, nil
-	case '[':
-	default:
-		vs := s.i
-		if err := s.value(1); err != nil {
-			return nil, err
-		}
-		return nil, entryErr(ErrMalformed, "disclosures", "JSON %s where []string expected", jsonKind(b[vs]))
-	}
-	arr := s.i
-	s.i++
-	s.ws()
-	if s.i < len(b) && b[s.i] == ']' {
-		s.i++
-		return []string{}, nil
-	}
-	d := prev
-	if d == nil {
-		d = make([]string, 0, 16)
-	}
-	// Unescaped elements become substrings of one copy of the array,
-	// made at the end: spans records where they go.
-	type span struct{ n, start, end int }
-	var spanBuf [16]span
-	spans := spanBuf[:0]
-	n := 0
-	for {
-		s.ws()
-		if s.i >= len(b) {
-			return nil, s.truncated()
-		}
-		if n >= cap(d) {
-			d = append(d, "")[:len(d)]
-		}
-		if n >= len(d) {
-			d = d[:n+1]
-		}
-		switch b[s.i] {
-		case '"':
-			start, end, esc, err := s.str()
-			if err != nil {
-				return nil, err
-			}
-			if esc {
-				d[n] = string(appendUnquoted(make([]byte, 0, end-start), b[start:end]))
-			} else {
-				spans = append(spans, span{n, start - arr, end - arr})
-			}
-		case 'n':
-			if err := s.literal("null"); err != nil {
-				return nil, err
-			}
-		default:
-			vs := s.i
-			if err := s.value(2); err != nil {
-				return nil, err
-			}
-			return nil, entryErr(ErrMalformed, "disclosures", "JSON %s where string expected", jsonKind(b[vs]))
-		}
-		n++
-		s.ws()
-		if s.i >= len(b) {
-			return nil, s.truncated()
-		}
-		if b[s.i] == ',' {
-			s.i++
-			continue
-		}
-		if b[s.i] == ']' {
-			s.i++
-			break
-		}
-		return nil, s.syntax("after array element")
-	}
-	if len(spans) > 0 {
-		all := string(b[arr:s.i])
-		for _, sp := range spans {
-			d[sp.n] = all[sp.start:sp.end]
-		}
-	}
-	if n < len(d) {
-		d = d[:n]
-	}
-	return d, nil
-}
-
-func jsonKind(c byte) string {
-	switch c {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "bool"
-	}
-	return "number"
-}
-
-// scanner is a strict JSON (RFC 8259) syntax checker over a byte slice,
-// with encoding/json's nesting limit. Its errors match [ErrMalformed].
-type scanner struct {
-	b []byte
-	i int
-}
-
-// maxNesting is encoding/json's limit on nested arrays and objects,
-// counting the outermost one.
+// maxNesting bounds nested arrays and objects in free-form JSON (the
+// envelope inside a message): encoding/json's limit.
 const maxNesting = 10000
 
-func (s *scanner) syntax(where string) error {
-	return entryErr(ErrMalformed, "", "invalid JSON at byte %d: invalid character %q %s", s.i+1, s.b[s.i], where)
+// maxPath is how many levels of member keys and indices an error names.
+const maxPath = 8
+
+type frame struct {
+	key string
+	idx int // an array index when key is ""
 }
 
-func (s *scanner) truncated() error {
-	return entryErr(ErrMalformed, "", "truncated JSON")
+type reader struct {
+	b     []byte
+	s     string // b as a string: unescaped strings are substrings of it
+	i     int
+	what  string      // "envelope", "message", …: for "trailing data after the …"
+	root  string      // the Part of errors outside any member
+	err   *EntryError // the first malformation; reading stops there
+	ncAt  int         // where the input first departs from canonical form, or -1
+	ncWhy string
+	path  [maxPath]frame
+	depth int
+	keys  []string // the keys read so far of the free-form objects being read
 }
 
-func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
+// newReader reads b; s is b as a string, or "" for a reader that checks
+// and keeps no strings (then the strings it reads alias b).
+func newReader(b []byte, s, what string) *reader {
+	if s == "" && len(b) > 0 {
+		s = unsafe.String(&b[0], len(b))
+	}
+	return &reader{b: b, s: s, what: what, ncAt: -1}
+}
+
+// result is the outcome of reading: the malformation, else the first
+// departure from canonical form, else nil.
+func (r *reader) result() error {
+	if r.err != nil {
+		return r.err
+	}
+	if r.ncAt >= 0 {
+		return entryErr(ErrNotCanonical, "", "differs from its canonical encoding at byte %d: %s", r.ncAt, r.ncWhy)
+	}
+	return nil
+}
+
+func (r *reader) push(key string, idx int) {
+	if r.depth < maxPath {
+		r.path[r.depth] = frame{key, idx}
+	}
+	r.depth++
+}
+
+func (r *reader) pop() { r.depth-- }
+
+// part names the member being read, as in "access.denied[0].fields".
+func (r *reader) part() string {
+	var sb strings.Builder
+	sb.WriteString(r.root)
+	for _, f := range r.path[:min(r.depth, maxPath)] {
+		if f.key == "" {
+			sb.WriteString("[" + strconv.Itoa(f.idx) + "]")
+			continue
+		}
+		if sb.Len() > 0 {
+			sb.WriteByte('.')
+		}
+		sb.WriteString(f.key)
+	}
+	return sb.String()
+}
+
+func (r *reader) malformed(format string, args ...any) {
+	if r.err == nil {
+		r.err = entryErr(ErrMalformed, r.part(), format, args...)
+	}
+}
+
+func (r *reader) noncanon(at int, format string, args ...any) {
+	if r.ncAt < 0 {
+		r.ncAt, r.ncWhy = at, fmt.Sprintf(format, args...)
+	}
+}
+
+func (r *reader) syntax(where string) {
+	if r.i >= len(r.b) {
+		r.malformed("truncated JSON")
+		return
+	}
+	r.malformed("invalid JSON at byte %d: invalid character %q %s", r.i, r.b[r.i], where)
+}
+
+// ws skips whitespace, which canonical JSON has none of.
+func (r *reader) ws() {
+	if r.i < len(r.b) && isSpace(r.b[r.i]) {
+		r.noncanon(r.i, "whitespace")
+		for r.i < len(r.b) && isSpace(r.b[r.i]) {
+			r.i++
 		}
 	}
 }
 
-// str scans the string starting at the quote at s.i and returns the
-// bounds of its contents, and whether they hold escapes.
-func (s *scanner) str() (start, end int, esc bool, err error) {
-	b := s.b
-	s.i++
-	start = s.i
-	for s.i < len(b) {
-		c := b[s.i]
-		switch {
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// peek skips whitespace and returns the next byte, 0 at the end.
+func (r *reader) peek() byte {
+	r.ws()
+	if r.i < len(r.b) {
+		return r.b[r.i]
+	}
+	return 0
+}
+
+// open consumes c, the opening of a value of kind want, or reports why
+// the value there is not one.
+func (r *reader) open(c byte, want string) bool {
+	if r.err != nil {
+		return false
+	}
+	if r.peek() == c {
+		r.i++
+		return true
+	}
+	r.typeErr(want)
+	return false
+}
+
+// typeErr reports the value at r.i as the wrong type, or as not JSON.
+func (r *reader) typeErr(want string) {
+	kind := ""
+	if r.i < len(r.b) {
+		switch c := r.b[r.i]; {
+		case c == '{':
+			kind = "object"
+		case c == '[':
+			kind = "array"
 		case c == '"':
-			end = s.i
-			s.i++
-			return start, end, esc, nil
-		case c == '\\':
-			esc = true
-			s.i++
-			if s.i >= len(b) {
-				return 0, 0, false, s.truncated()
-			}
-			switch b[s.i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
-			case 'u':
-				s.i++
-				for k := 0; k < 4; k++ {
-					if s.i >= len(b) {
-						return 0, 0, false, s.truncated()
-					}
-					if !isHex(b[s.i]) {
-						return 0, 0, false, s.syntax("in \\u hexadecimal character escape")
-					}
-					s.i++
-				}
-			default:
-				return 0, 0, false, s.syntax("in string escape code")
-			}
-		case c < 0x20:
-			return 0, 0, false, s.syntax("in string literal")
-		default:
-			s.i++
+			kind = "string"
+		case c == 't' || c == 'f':
+			kind = "bool"
+		case c == 'n':
+			kind = "null"
+		case c == '-' || '0' <= c && c <= '9':
+			kind = "number"
 		}
 	}
-	return 0, 0, false, s.truncated()
+	if kind == "" {
+		r.syntax("looking for beginning of value")
+		return
+	}
+	r.malformed("JSON %s where %s expected", kind, want)
+}
+
+// next drives the loop over the members or elements of an object or
+// array whose opening is consumed: it reports whether element n follows,
+// consuming the comma before it, or else the closer.
+func (r *reader) next(closer byte, n int) bool {
+	if r.err != nil {
+		return false
+	}
+	c := r.peek()
+	if c == closer && n == 0 {
+		r.i++
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	switch c {
+	case ',':
+		r.i++
+		r.ws()
+		return true
+	case closer:
+		r.i++
+		return false
+	}
+	if closer == '}' {
+		r.syntax("after object key:value pair")
+	} else {
+		r.syntax("after array element")
+	}
+	return false
+}
+
+// null consumes a null, which the canonical forms here never hold.
+func (r *reader) null() bool {
+	if r.peek() != 'n' {
+		return false
+	}
+	at := r.i
+	if r.literal("null") {
+		r.noncanon(at, "null")
+	}
+	return true
+}
+
+func (r *reader) literal(lit string) bool {
+	for k := 0; k < len(lit); k++ {
+		if r.i >= len(r.b) || r.b[r.i] != lit[k] {
+			r.syntax("in literal " + lit)
+			return false
+		}
+		r.i++
+	}
+	return true
+}
+
+// span reads the string starting at the quote at r.i and returns the
+// bounds of its contents and whether they hold escapes. It checks the
+// escapes, and notes those that are not the canonical ones.
+func (r *reader) span() (start, end int, esc bool) {
+	b, i := r.b, r.i+1
+	start = i
+	for {
+		for i+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		r.i = i
+		switch {
+		case i >= len(b):
+			r.syntax("")
+			return 0, 0, false
+		case b[i] == '"':
+			r.i++
+			return start, i, esc
+		case b[i] == '\\':
+			esc = true
+			if r.escape(); r.err != nil {
+				return 0, 0, false
+			}
+			i = r.i
+		default:
+			r.syntax("in string literal")
+			return 0, 0, false
+		}
+	}
+}
+
+// plain8 reports whether all eight bytes of w are plain: none is below
+// 0x20, a quote or a backslash (the word-at-a-time test for a zero byte,
+// which is exact about whether there is one).
+func plain8(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (w - 0x20*ones) &^ w
+	quote := (w ^ '"'*ones - ones) &^ (w ^ '"'*ones)
+	backslash := (w ^ '\\'*ones - ones) &^ (w ^ '\\'*ones)
+	return (below|quote|backslash)&highs == 0
+}
+
+// plain holds the bytes that stand for themselves inside a JSON string.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// escape reads the escape at r.i. The canonical ones are \" \\ \b \f \n
+// \r \t and \u00xx (lowercase hex) for the other control characters.
+func (r *reader) escape() {
+	at := r.i
+	if r.i+1 >= len(r.b) {
+		r.i = len(r.b)
+		r.syntax("")
+		return
+	}
+	r.i++
+	switch r.b[r.i] {
+	case '"', '\\', 'b', 'f', 'n', 'r', 't':
+		r.i++
+		return
+	case '/':
+		r.i++
+	case 'u':
+		r.i++
+		for k := 0; k < 4; k++ {
+			if r.i >= len(r.b) {
+				r.syntax("")
+				return
+			}
+			if !isHex(r.b[r.i]) {
+				r.syntax("in \\u hexadecimal character escape")
+				return
+			}
+			r.i++
+		}
+		if h := r.b[at+2 : at+6]; h[0] == '0' && h[1] == '0' && (h[2] == '0' || h[2] == '1') && isLowerHex(h[3]) {
+			if c := hex4(h); c != '\b' && c != '\f' && c != '\n' && c != '\r' && c != '\t' {
+				return
+			}
+		}
+	default:
+		r.syntax("in string escape code")
+		return
+	}
+	r.noncanon(at, "escape %s is not the canonical one", r.b[at:r.i])
 }
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-func (s *scanner) literal(lit string) error {
-	for k := 0; k < len(lit); k++ {
-		if s.i >= len(s.b) {
-			return s.truncated()
-		}
-		if s.b[s.i] != lit[k] {
-			return s.syntax("in literal " + lit)
-		}
-		s.i++
+func isLowerHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
+
+// text reads a JSON string.
+func (r *reader) text() string {
+	if r.err != nil {
+		return ""
 	}
-	return nil
+	if r.peek() != '"' {
+		r.typeErr("string")
+		return ""
+	}
+	start, end, esc := r.span()
+	if r.err != nil {
+		return ""
+	}
+	if esc {
+		return string(appendUnquoted(make([]byte, 0, end-start), r.b[start:end]))
+	}
+	return r.s[start:end]
 }
 
-func (s *scanner) number() error {
-	b := s.b
+// texts reads an array of strings; [] is an empty, non-nil slice.
+func (r *reader) texts() []string {
+	if !r.open('[', "array") {
+		return nil
+	}
+	var buf [16]string
+	out := buf[:0]
+	for n := 0; r.next(']', n); n++ {
+		if r.null() {
+			out = append(out, "")
+			continue
+		}
+		r.push("", n)
+		out = append(out, r.text())
+		r.pop()
+	}
+	return append(make([]string, 0, len(out)), out...)
+}
+
+// key reads an object key and the colon after it.
+func (r *reader) key() string {
+	if r.peek() != '"' {
+		r.syntax("looking for beginning of object key string")
+		return ""
+	}
+	k := r.text()
+	if r.err != nil {
+		return ""
+	}
+	if r.peek() != ':' {
+		r.syntax("after object key")
+		return ""
+	}
+	r.i++
+	return k
+}
+
+// number reads a JSON number and returns its text.
+func (r *reader) number() string {
+	b, start := r.b, r.i
 	digits := func() int {
 		n := 0
-		for s.i < len(b) && '0' <= b[s.i] && b[s.i] <= '9' {
-			s.i++
+		for r.i < len(b) && '0' <= b[r.i] && b[r.i] <= '9' {
+			r.i++
 			n++
 		}
 		return n
 	}
-	if b[s.i] == '-' {
-		s.i++
+	if r.i < len(b) && b[r.i] == '-' {
+		r.i++
 	}
-	if s.i >= len(b) {
-		return s.truncated()
+	switch {
+	case r.i < len(b) && b[r.i] == '0':
+		r.i++
+	case digits() == 0:
+		r.syntax("in numeric literal")
+		return ""
 	}
-	switch c := b[s.i]; {
-	case c == '0':
-		s.i++
-	case '1' <= c && c <= '9':
-		digits()
-	default:
-		return s.syntax("in numeric literal")
+	if r.i < len(b) && b[r.i] == '.' {
+		r.i++
+		if digits() == 0 {
+			r.syntax("after decimal point in numeric literal")
+			return ""
+		}
 	}
-	if s.i < len(b) && b[s.i] == '.' {
-		s.i++
-		if s.i >= len(b) {
-			return s.truncated()
+	if r.i < len(b) && (b[r.i] == 'e' || b[r.i] == 'E') {
+		r.i++
+		if r.i < len(b) && (b[r.i] == '+' || b[r.i] == '-') {
+			r.i++
 		}
 		if digits() == 0 {
-			return s.syntax("after decimal point in numeric literal")
+			r.syntax("in exponent of numeric literal")
+			return ""
 		}
 	}
-	if s.i < len(b) && (b[s.i] == 'e' || b[s.i] == 'E') {
-		s.i++
-		if s.i < len(b) && (b[s.i] == '+' || b[s.i] == '-') {
-			s.i++
-		}
-		if s.i >= len(b) {
-			return s.truncated()
-		}
-		if digits() == 0 {
-			return s.syntax("in exponent of numeric literal")
-		}
-	}
-	return nil
+	return r.s[start:r.i]
 }
 
-// value scans one JSON value starting at s.i (after whitespace), nested
-// in depth arrays and objects.
-func (s *scanner) value(depth int) error {
-	b := s.b
-	if s.i >= len(b) {
-		return s.truncated()
+// integer reads a JSON integer of magnitude at most max (max+1 when
+// negative) and returns its magnitude and sign; signed says whether it
+// may be negative.
+func (r *reader) integer(signed bool, max uint64) (n uint64, neg bool) {
+	if r.err != nil {
+		return 0, false
 	}
-	switch c := b[s.i]; {
+	if c := r.peek(); c != '-' && (c < '0' || c > '9') {
+		r.typeErr("integer")
+		return 0, false
+	}
+	at := r.i
+	t := r.number()
+	if r.err != nil {
+		return 0, false
+	}
+	digits, neg := strings.CutPrefix(t, "-")
+	limit := max
+	if neg {
+		limit++
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	switch {
+	case strings.ContainsAny(digits, ".eE"):
+		r.malformed("JSON number %s is not an integer", t)
+	case neg && !signed:
+		r.malformed("JSON number %s where unsigned integer expected", t)
+	case err != nil || n > limit:
+		r.malformed("JSON number %s out of range", t)
+	case neg && n == 0:
+		r.noncanon(at, "-0")
+	}
+	return n, neg
+}
+
+// boolean reads true or false.
+func (r *reader) boolean() bool {
+	switch r.peek() {
+	case 't':
+		return r.literal("true")
+	case 'f':
+		r.literal("false")
+		return false
+	}
+	r.typeErr("bool")
+	return false
+}
+
+// anyValue reads any JSON value and checks that it is in canonical form:
+// for objects, members sorted by the UTF-16 code units of their keys; for
+// numbers, the ECMAScript shortest form.
+func (r *reader) anyValue(depth int) {
+	if r.err != nil {
+		return
+	}
+	switch c := r.peek(); {
 	case c == '{' || c == '[':
-		if depth+1 > maxNesting {
-			return entryErr(ErrMalformed, "", "invalid JSON at byte %d: exceeded max depth", s.i+1)
+		if depth >= maxNesting {
+			r.malformed("invalid JSON at byte %d: exceeded max depth", r.i)
+			return
 		}
-		closer := byte('}')
+		r.i++
 		if c == '[' {
-			closer = ']'
+			for n := 0; r.next(']', n); n++ {
+				r.anyValue(depth + 1)
+			}
+			return
 		}
-		s.i++
-		s.ws()
-		if s.i < len(b) && b[s.i] == closer {
-			s.i++
-			return nil
+		o := r.keyOrder()
+		for n := 0; r.next('}', n); n++ {
+			at := r.i
+			if !o.add(r, at, r.key()) {
+				return
+			}
+			r.anyValue(depth + 1)
 		}
-		for {
-			s.ws()
-			if s.i >= len(b) {
-				return s.truncated()
-			}
-			if c == '{' {
-				if b[s.i] != '"' {
-					return s.syntax("looking for beginning of object key string")
-				}
-				if _, _, _, err := s.str(); err != nil {
-					return err
-				}
-				s.ws()
-				if s.i >= len(b) {
-					return s.truncated()
-				}
-				if b[s.i] != ':' {
-					return s.syntax("after object key")
-				}
-				s.i++
-				s.ws()
-			}
-			if err := s.value(depth + 1); err != nil {
-				return err
-			}
-			s.ws()
-			if s.i >= len(b) {
-				return s.truncated()
-			}
-			if b[s.i] == ',' {
-				s.i++
-				continue
-			}
-			if b[s.i] == closer {
-				s.i++
-				return nil
-			}
-			return s.syntax("after value")
-		}
+		o.done(r)
 	case c == '"':
-		_, _, _, err := s.str()
-		return err
+		r.span()
 	case c == 't':
-		return s.literal("true")
+		r.literal("true")
 	case c == 'f':
-		return s.literal("false")
+		r.literal("false")
 	case c == 'n':
-		return s.literal("null")
+		r.literal("null")
 	case c == '-' || '0' <= c && c <= '9':
-		return s.number()
+		r.canonicalNumber()
+	default:
+		r.syntax("looking for beginning of value")
 	}
-	return s.syntax("looking for beginning of value")
+}
+
+// canonicalNumber reads a number of free-form JSON. Short integers are
+// canonical as they stand (but -0); anything else must be what
+// ECMAScript prints for its double value.
+func (r *reader) canonicalNumber() {
+	at := r.i
+	t := r.number()
+	if r.err != nil {
+		return
+	}
+	if t == "-0" {
+		r.noncanon(at, "-0")
+		return
+	}
+	if len(t) <= 15 && !strings.ContainsAny(t, ".eE") {
+		return
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil {
+		r.malformed("number %s out of range", t)
+		return
+	}
+	var buf [32]byte
+	if c, err := appendES6Number(buf[:0], f); err != nil || string(c) != t {
+		r.noncanon(at, "number %s is not in its canonical form %s", t, c)
+	}
+}
+
+// keyOrder checks the keys of one object whose keys are free (a map, or
+// free-form JSON): strictly increasing in UTF-16 order. It tells a
+// duplicate key (malformed) from one out of order (not canonical): the
+// keys of the objects being read are kept on the reader's stack of keys,
+// and made a set once the order breaks.
+type keyOrder struct {
+	base int // where the object's keys start in r.keys
+	seen map[string]bool
+}
+
+func (r *reader) keyOrder() keyOrder {
+	if r.keys == nil {
+		r.keys = make([]string, 0, 32)
+	}
+	return keyOrder{base: len(r.keys)}
+}
+
+// add checks key k, read at offset at, and reports false for a duplicate.
+func (o *keyOrder) add(r *reader, at int, k string) bool {
+	if r.err != nil {
+		return false
+	}
+	keys := r.keys[o.base:]
+	late := len(keys) > 0 && compareUTF16(keys[len(keys)-1], k) >= 0
+	if late && o.seen == nil {
+		o.seen = make(map[string]bool, 2*len(keys))
+		for _, k := range keys {
+			o.seen[k] = true
+		}
+	}
+	if o.seen != nil {
+		if o.seen[k] {
+			r.push(k, 0)
+			r.malformed("duplicate key")
+			r.pop()
+			return false
+		}
+		o.seen[k] = true
+	}
+	if late {
+		r.noncanon(at, "key %q out of order", k)
+	}
+	r.keys = append(r.keys, k)
+	return true
+}
+
+// done drops the object's keys from the reader's stack.
+func (o *keyOrder) done(r *reader) { r.keys = r.keys[:o.base] }
+
+// readWire reads b, at most limit bytes of UTF-8, as one object of kind
+// T. It reads a private copy of b, which the strings of the value alias.
+// The caller checks the rules of the kind, then reports r.result().
+func readWire[T any](b []byte, limit int, what string, ms []member[T]) (*T, *reader, error) {
+	if len(b) > limit {
+		return nil, nil, entryErr(ErrTooLarge, "", "%s is %d bytes, limit %d", what, len(b), limit)
+	}
+	if !utf8.Valid(b) {
+		return nil, nil, entryErr(ErrMalformed, "", "invalid UTF-8")
+	}
+	v := new(T)
+	r := newReader(bytes.Clone(b), "", what)
+	readTop(r, v, ms)
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	return v, r, nil
+}
+
+// readTop reads the whole input as one object of kind T. A top-level
+// null reads as an object with no members.
+func readTop[T any](r *reader, v *T, ms []member[T]) {
+	if r.null() {
+		missing(r, ms, 0, r.i)
+	} else {
+		readObject(r, v, ms)
+	}
+	r.end()
+}
+
+// end checks that nothing but whitespace follows the top-level value.
+func (r *reader) end() {
+	r.ws()
+	if r.err == nil && r.i < len(r.b) {
+		r.malformed("trailing data after the %s", r.what)
+	}
+}
+
+// readObject reads an object into v, member by member against ms, which
+// lists the members in canonical order.
+func readObject[T any](r *reader, v *T, ms []member[T]) {
+	if !r.open('{', "object") {
+		return
+	}
+	var seen, present uint64 // bit j: member j read under its own key, under any spelling
+	prev := -1
+	for n := 0; r.next('}', n); n++ {
+		at := r.i
+		k := r.key()
+		if r.err != nil {
+			return
+		}
+		j := find(ms, k, prev+1)
+		switch {
+		case j >= 0 && seen&(1<<j) != 0:
+			r.push(k, 0)
+			r.malformed("duplicate key")
+			r.pop()
+			return
+		case j >= 0:
+			seen |= 1 << j
+		default:
+			if j = findFold(ms, k); j < 0 {
+				r.push(k, 0)
+				r.malformed("unknown field")
+				r.pop()
+				return
+			}
+			r.noncanon(at, "key %q is spelled %q", k, ms[j].key)
+		}
+		if j <= prev {
+			r.noncanon(at, "member %q out of order", ms[j].key)
+		}
+		for s := prev + 1; s < j; s++ {
+			if !ms[s].omit {
+				r.noncanon(at, "member %q expected before %q", ms[s].key, k)
+			}
+		}
+		prev, present = j, present|1<<j
+		m := &ms[j]
+		r.push(m.key, 0)
+		valueAt := r.i
+		switch {
+		case m.must && r.peek() == 'n':
+			r.malformed("null")
+		case r.null():
+		default:
+			m.read(r, v)
+			if m.omit && r.err == nil && m.zero(v) {
+				r.noncanon(valueAt, "member %q holds the zero value, which the canonical form omits", m.key)
+			}
+		}
+		r.pop()
+	}
+	missing(r, ms, present, r.i-1)
+}
+
+// missing reports the members not present that the canonical form
+// always writes: malformed where the member has no zero value.
+func missing[T any](r *reader, ms []member[T], present uint64, at int) {
+	for j := range ms {
+		if r.err != nil || present&(1<<j) != 0 || ms[j].omit {
+			continue
+		}
+		if ms[j].must {
+			r.push(ms[j].key, 0)
+			r.malformed("missing")
+			r.pop()
+		} else {
+			r.noncanon(at, "member %q missing", ms[j].key)
+		}
+	}
+}
+
+// find returns the index of the member with key k, looking from the
+// member after the previous one on (where canonical input has it), or -1.
+func find[T any](ms []member[T], k string, from int) int {
+	for j := from; j < len(ms); j++ {
+		if ms[j].key == k {
+			return j
+		}
+	}
+	for j := 0; j < from && j < len(ms); j++ {
+		if ms[j].key == k {
+			return j
+		}
+	}
+	return -1
+}
+
+// findFold returns the index of the member whose key equals k but for
+// ASCII case, or -1: such a key is not canonical, rather than unknown.
+func findFold[T any](ms []member[T], k string) int {
+	for j := range ms {
+		if strings.EqualFold(ms[j].key, k) && isASCII(k) {
+			return j
+		}
+	}
+	return -1
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // appendUnquoted appends the contents of a JSON string (between the
-// quotes, already checked by [scanner.str]) decoded as encoding/json
+// quotes, already checked by [reader.span]) decoded as encoding/json
 // decodes it: a \u escape of a lone or mismatched surrogate becomes
 // U+FFFD. The input is valid UTF-8, so no other replacement arises.
 func appendUnquoted(dst, s []byte) []byte {
@@ -713,131 +826,4 @@ func hex4(h []byte) rune {
 		r = r<<4 | rune(c)
 	}
 	return r
-}
-
-// EnvelopeDigest names a logged envelope: base64url (no padding) of the
-// SHA-256 of its canonical bytes. Receipts and the projection store use it.
-func EnvelopeDigest(envelope []byte) string {
-	sum := sha256.Sum256(envelope)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// ReceiptStatus is the outcome of one published message.
-type ReceiptStatus string
-
-const (
-	// StatusAccepted: the envelope was logged by this delivery.
-	StatusAccepted ReceiptStatus = "accepted"
-	// StatusDuplicate: the same envelope (same seq, same bytes) was logged
-	// before; the receipt is the original one with a fresh proof.
-	StatusDuplicate ReceiptStatus = "duplicate"
-	// StatusRejected: the envelope was not logged and never will be under
-	// this seq; Reason says why.
-	StatusRejected ReceiptStatus = "rejected"
-)
-
-// Machine-readable rejection reasons, as [ReasonOf] names them.
-const (
-	ReasonBadSignature       = "bad-signature"
-	ReasonUnknownKey         = "unknown-key"
-	ReasonSchema             = "schema"
-	ReasonDisclosureMismatch = "disclosure-mismatch"
-	ReasonEquivocation       = "equivocation"
-	ReasonReplay             = "replay"
-	ReasonTooLarge           = "too-large"
-	ReasonMalformed          = "malformed"
-	ReasonNotCanonical       = "not-canonical"
-	ReasonDuplicate          = "duplicate"
-	ReasonInternal           = "internal"
-)
-
-// Receipt is ingest's answer to one [Message].
-type Receipt struct {
-	Department string        `json:"department"`       // the signer, or the message key when the envelope is unreadable
-	Seq        uint64        `json:"seq,omitempty"`    // 0 when the envelope is unreadable
-	Status     ReceiptStatus `json:"status"`           // accepted | duplicate | rejected
-	Reason     string        `json:"reason,omitempty"` // rejections: see the Reason constants
-	Detail     string        `json:"detail,omitempty"` // rejections: human-readable error
-	Leaf       uint64        `json:"leaf"`             // accepted, duplicate: the entry's index
-	// EnvelopeDigest is [EnvelopeDigest] of the envelope bytes as received
-	// (also for rejections, when the message had an envelope), so the
-	// sender can match a receipt to what it sent.
-	EnvelopeDigest string `json:"envelope_digest,omitempty"`
-	// Proof is a C2SP tlog-proof of the envelope at Leaf (accepted,
-	// duplicate).
-	Proof string `json:"proof,omitempty"`
-}
-
-// Encode returns the JSON form of r.
-func (r *Receipt) Encode() ([]byte, error) {
-	return json.Marshal(r)
-}
-
-// DecodeReceipt parses a receipt strictly (unknown fields, trailing data,
-// unknown status rejected). It does not verify the proof.
-func DecodeReceipt(b []byte) (*Receipt, error) {
-	if len(b) > MaxMessageSize {
-		return nil, entryErr(ErrTooLarge, "", "receipt is %d bytes, limit %d", len(b), MaxMessageSize)
-	}
-	r := new(Receipt)
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(r); err != nil {
-		return nil, jsonErr(err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, entryErr(ErrMalformed, "", "trailing data after the receipt")
-	}
-	switch r.Status {
-	case StatusAccepted, StatusDuplicate:
-		if r.Proof == "" || r.EnvelopeDigest == "" {
-			return nil, entryErr(ErrMalformed, "proof", "a %s receipt needs a proof and an envelope digest", r.Status)
-		}
-	case StatusRejected:
-		if r.Reason == "" {
-			return nil, entryErr(ErrMalformed, "reason", "a rejection needs a reason")
-		}
-	default:
-		return nil, entryErr(ErrMalformed, "status", "unknown status %q", r.Status)
-	}
-	return r, nil
-}
-
-// ReasonOf maps an error to its machine-readable rejection reason. The
-// more specific sentinels win: a disclosure that fails to parse is
-// malformed, one that parses but opens no digest is a mismatch.
-func ReasonOf(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, ErrTooLarge):
-		return ReasonTooLarge
-	case errors.Is(err, ErrEquivocation):
-		return ReasonEquivocation
-	case errors.Is(err, ErrReplay):
-		return ReasonReplay
-	case errors.Is(err, ErrDuplicate):
-		return ReasonDuplicate
-	case errors.Is(err, ErrUnknownKey):
-		return ReasonUnknownKey
-	case errors.Is(err, ErrBadSignature):
-		return ReasonBadSignature
-	case errors.Is(err, ErrDisclosureMismatch):
-		return ReasonDisclosureMismatch
-	case errors.Is(err, ErrSchema), errors.Is(err, ErrValue):
-		return ReasonSchema
-	case errors.Is(err, ErrNotCanonical):
-		return ReasonNotCanonical
-	case errors.Is(err, ErrMalformed):
-		return ReasonMalformed
-	}
-	return ReasonInternal
-}
-
-// String makes a receipt readable in logs and test failures.
-func (r *Receipt) String() string {
-	if r.Status == StatusRejected {
-		return fmt.Sprintf("%s seq %d rejected (%s): %s", r.Department, r.Seq, r.Reason, r.Detail)
-	}
-	return fmt.Sprintf("%s seq %d %s at leaf %d", r.Department, r.Seq, r.Status, r.Leaf)
 }

@@ -265,11 +265,12 @@ func writeGrant(env *cliEnv, o grantOptions, envl *schema.Envelope, priv ed25519
 	if err != nil {
 		return err
 	}
+	// The canonical bytes and nothing else, not even a final newline:
+	// submitGrant, like ingest, accepts only the canonical message.
 	b, err := m.Encode()
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
 	summary := fmt.Sprintf("%s seq %d: %s signed with key %s, envelope digest %s", envl.Department, envl.Seq, envl.Kind, envl.KeyID, schema.EnvelopeDigest(m.Envelope))
 	if o.out == "-" {
 		if _, err := env.stdout.Write(b); err != nil {

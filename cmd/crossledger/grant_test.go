@@ -62,7 +62,7 @@ func TestGrantUsageErrors(t *testing.T) {
 // under pub.
 func readMessage(t *testing.T, b []byte, pub ed25519.PublicKey) *schema.Envelope {
 	t.Helper()
-	m, err := schema.DecodeMessage(b) // as written, newline included: what submitGrant gets
+	m, err := schema.DecodeMessage(b) // as written: what submitGrant gets
 	if err != nil {
 		t.Fatalf("message does not decode: %v\n%s", err, b)
 	}

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,7 +57,7 @@ type GatewayConfig struct {
 type Gateway struct {
 	*gateway.Gateway
 	log     gateway.Ledger
-	access  *adapters.Client
+	access  *adapters.Publisher
 	closers []func() error
 }
 
@@ -81,10 +80,8 @@ func OpenGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error)
 		}
 	}()
 	id := cfg.Gateway.ID
-	recordSecret := make([]byte, 32) // access entries have no record references
-	rand.Read(recordSecret)
-	if g.access, err = adapters.Open(ctx, adapters.Config{
-		Department: id, Key: cfg.Key, RecordSecret: recordSecret, Catalog: cfg.Catalog, LogVerifier: cfg.LogVerifier,
+	if g.access, err = adapters.OpenPublisher(ctx, adapters.PublisherConfig{
+		Department: id, Key: cfg.Key, LogVerifier: cfg.LogVerifier,
 		Brokers: cfg.Brokers, ChangesTopic: cfg.AccessTopic, ReceiptsTopic: cfg.ReceiptsTopic, OutboxPath: cfg.OutboxPath,
 		OnRejected: func(r adapters.Rejection) {
 			logger.Error("gateway: an access entry was rejected by ingest", "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
@@ -107,7 +104,7 @@ func OpenGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error)
 	}
 	if g.Gateway, err = gateway.New(cfg.Gateway, gateway.Deps{
 		Log: cfg.Log, Stores: stores, Ledger: cfg.Store, Catalog: cfg.Catalog, Keys: cfg.Keys, Auth: authn,
-		Access: adapters.AccessWriter{Client: g.access}, Grants: fwd, Registerer: cfg.Registerer, Logger: logger,
+		Access: adapters.AccessWriter{Publisher: g.access}, Grants: fwd, Registerer: cfg.Registerer, Logger: logger,
 	}); err != nil {
 		return nil, err
 	}
