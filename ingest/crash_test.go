@@ -84,7 +84,11 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	total := envInt(t, "CROSSLEDGER_CRASH_CHANGES", 6000)
 	kills := envInt(t, "CROSSLEDGER_CRASH_KILLS", 10)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(total)*10*time.Millisecond)
+	// The deadlines only stop a hung run. Under -race every SQLite
+	// statement (modernc's, with checkptr) costs tens of times more, and a
+	// 2-core CI machine published 6000 changes in 2m30s, so the publishing
+	// phase and the projection phase each get their own generous budget.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute+time.Duration(total)*20*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 
@@ -294,6 +298,8 @@ func TestCrashRecovery(t *testing.T) {
 	t.Logf("log checked at %v", time.Since(start).Round(time.Millisecond))
 
 	// The projection converges to the log, with the published values.
+	ctx, cancelProjection := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(total)*30*time.Millisecond)
+	defer cancelProjection()
 	pl, err := ingest.OpenPayloads(filepath.Join(dir, "payloads"), l.Size())
 	if err != nil {
 		t.Fatal(err)
