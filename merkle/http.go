@@ -98,34 +98,16 @@ func (h *handler) serveProof(w http.ResponseWriter, r *http.Request, p string) {
 	var hashes [][]byte
 	switch p {
 	case "proof/inclusion":
-		idx, err1 := uintParam(q, "index", false)
-		sz, err2 := uintParam(q, "size", false)
-		if err := errors.Join(err1, err2); err != nil {
-			httpError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		if idx >= sz {
-			httpError(w, http.StatusBadRequest, fmt.Sprintf("index %d must be below size %d", idx, sz))
-			return
-		}
-		if sz > size {
-			httpError(w, http.StatusNotFound, fmt.Sprintf("size %d is beyond the checkpoint size %d", sz, size))
+		idx, sz, code, perr := proofRange(q, "index", "size", true, size)
+		if perr != nil {
+			httpError(w, code, perr.Error())
 			return
 		}
 		hashes, err = h.l.InclusionProof(r.Context(), idx, sz)
 	case "proof/consistency":
-		from, err1 := uintParam(q, "from", false)
-		to, err2 := uintParam(q, "to", false)
-		if err := errors.Join(err1, err2); err != nil {
-			httpError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		if from > to {
-			httpError(w, http.StatusBadRequest, fmt.Sprintf("from %d must not exceed to %d", from, to))
-			return
-		}
-		if to > size {
-			httpError(w, http.StatusNotFound, fmt.Sprintf("to %d is beyond the checkpoint size %d", to, size))
+		from, to, code, perr := proofRange(q, "from", "to", false, size)
+		if perr != nil {
+			httpError(w, code, perr.Error())
 			return
 		}
 		hashes, err = h.l.ConsistencyProof(r.Context(), from, to)
@@ -162,6 +144,28 @@ func (h *handler) serveProof(w http.ResponseWriter, r *http.Request, p string) {
 	// A proof between two sizes never changes once both are published.
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	w.Write(b.Bytes())
+}
+
+// proofRange reads the two bounds of a proof request, lo and hi, and
+// checks them against each other and the checkpoint size: lo must be
+// below hi (strict, for an inclusion proof's index and size) or not above
+// it, and hi not beyond size. On failure it returns the HTTP status to
+// answer with: 400 for a malformed or inverted request, 404 for a tree
+// the log has not reached.
+func proofRange(q url.Values, lo, hi string, strict bool, size uint64) (l, h uint64, code int, err error) {
+	l, err1 := uintParam(q, lo, false)
+	h, err2 := uintParam(q, hi, false)
+	switch {
+	case err1 != nil || err2 != nil:
+		return 0, 0, http.StatusBadRequest, errors.Join(err1, err2)
+	case strict && l >= h:
+		return 0, 0, http.StatusBadRequest, fmt.Errorf("%s %d must be below %s %d", lo, l, hi, h)
+	case !strict && l > h:
+		return 0, 0, http.StatusBadRequest, fmt.Errorf("%s %d must not exceed %s %d", lo, l, hi, h)
+	case h > size:
+		return 0, 0, http.StatusNotFound, fmt.Errorf("%s %d is beyond the checkpoint size %d", hi, h, size)
+	}
+	return l, h, 0, nil
 }
 
 func uintParam(q url.Values, name string, optional bool) (uint64, error) {
