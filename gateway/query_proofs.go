@@ -30,18 +30,11 @@ type inclusionOut struct {
 }
 
 func (r *resolver) InclusionProof(ctx context.Context, args struct{ Index, Size Uint64 }) (*inclusionOut, error) {
-	st, err := authenticated(ctx, "inclusionProof")
+	hs, err := r.proof(ctx, "inclusionProof", "index", "size", args.Index, args.Size, true, r.g.deps.Log.InclusionProof)
 	if err != nil {
 		return nil, err
 	}
-	if uint64(args.Size) > st.cp.Size || args.Index >= args.Size {
-		return nil, badRequest(fmt.Sprintf("need index < size ≤ %d (the current checkpoint)", st.cp.Size))
-	}
-	hs, err := r.g.deps.Log.InclusionProof(ctx, uint64(args.Index), uint64(args.Size))
-	if err != nil {
-		return nil, err
-	}
-	return &inclusionOut{Index: args.Index, Size: args.Size, Hashes: b64s(hs)}, nil
+	return &inclusionOut{Index: args.Index, Size: args.Size, Hashes: hs}, nil
 }
 
 type consistencyOut struct {
@@ -50,18 +43,35 @@ type consistencyOut struct {
 }
 
 func (r *resolver) ConsistencyProof(ctx context.Context, args struct{ From, To Uint64 }) (*consistencyOut, error) {
-	st, err := authenticated(ctx, "consistencyProof")
+	hs, err := r.proof(ctx, "consistencyProof", "from", "to", args.From, args.To, false, r.g.deps.Log.ConsistencyProof)
 	if err != nil {
 		return nil, err
 	}
-	if uint64(args.To) > st.cp.Size || args.From > args.To {
-		return nil, badRequest(fmt.Sprintf("need from ≤ to ≤ %d (the current checkpoint)", st.cp.Size))
-	}
-	hs, err := r.g.deps.Log.ConsistencyProof(ctx, uint64(args.From), uint64(args.To))
+	return &consistencyOut{From: args.From, To: args.To, Hashes: hs}, nil
+}
+
+// proof answers the proof query op between lo and hi (named loName and
+// hiName in the error) with prove, the hashes in base64. hi may be at
+// most the current checkpoint's size, and lo at most hi, or, strict,
+// below it.
+func (r *resolver) proof(ctx context.Context, op, loName, hiName string, lo, hi Uint64, strict bool,
+	prove func(ctx context.Context, lo, hi uint64) ([][]byte, error)) ([]string, error) {
+	st, err := authenticated(ctx, op)
 	if err != nil {
 		return nil, err
 	}
-	return &consistencyOut{From: args.From, To: args.To, Hashes: b64s(hs)}, nil
+	if uint64(hi) > st.cp.Size || lo > hi || strict && lo == hi {
+		cmp := "≤"
+		if strict {
+			cmp = "<"
+		}
+		return nil, badRequest(fmt.Sprintf("need %s %s %s ≤ %d (the current checkpoint)", loName, cmp, hiName, st.cp.Size))
+	}
+	hs, err := prove(ctx, uint64(lo), uint64(hi))
+	if err != nil {
+		return nil, err
+	}
+	return b64s(hs), nil
 }
 
 func b64s(hs [][]byte) []string {

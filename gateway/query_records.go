@@ -22,11 +22,7 @@ type recordArgs struct {
 }
 
 func (r *resolver) Record(ctx context.Context, args recordArgs) (*recordOut, error) {
-	st, a, err := r.dataQuery(ctx, "record", args.Department, args.Purpose, args.CaseRef)
-	if err != nil {
-		return nil, err
-	}
-	t, key, err := r.keyed(st, a, args)
+	st, a, t, key, err := r.keyed(ctx, "record", args)
 	if err != nil {
 		return nil, err
 	}
@@ -48,11 +44,7 @@ func (r *resolver) Record(ctx context.Context, args recordArgs) (*recordOut, err
 }
 
 func (r *resolver) History(ctx context.Context, args recordArgs) ([]*recordOut, error) {
-	st, a, err := r.dataQuery(ctx, "history", args.Department, args.Purpose, args.CaseRef)
-	if err != nil {
-		return nil, err
-	}
-	t, key, err := r.keyed(st, a, args)
+	st, a, t, key, err := r.keyed(ctx, "history", args)
 	if err != nil {
 		return nil, err
 	}
@@ -104,21 +96,26 @@ func (r *resolver) History(ctx context.Context, args recordArgs) ([]*recordOut, 
 	return out, nil
 }
 
-// keyed resolves the target of a keyed query and checks the caller has
-// some permission on it.
-func (r *resolver) keyed(st *reqState, a *authz, args recordArgs) (*target, []string, error) {
+// keyed starts the keyed query op (record, history): the request's
+// authorization, as dataQuery gives it, then the target and its
+// canonical key, once the caller is found to have some permission on it.
+func (r *resolver) keyed(ctx context.Context, op string, args recordArgs) (*reqState, *authz, *target, []string, error) {
+	st, a, err := r.dataQuery(ctx, op, args.Department, args.Purpose, args.CaseRef)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
 	t, err := r.g.resolveTarget(st, args.Department, args.Type, args.Subject)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	key, err := canonicalKey(t.rt, args.Key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if err := st.requireType(a, t); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return t, key, nil
+	return st, a, t, key, nil
 }
 
 // nothingErr turns errNothingDisclosable into the denial the caller sees.

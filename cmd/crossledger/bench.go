@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -46,9 +45,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	run, ok := benchKinds[kind]
 	if !ok {
-		fmt.Fprintf(env.stderr, "unknown bench %q (want: ingest, query)\n", kind)
-		f.Usage()
-		return errUsage
+		return usageErrorf(f, "unknown bench %q (want: ingest, query)", kind)
 	}
 	return run(ctx, env, rest)
 }
@@ -61,12 +58,9 @@ func runBenchIngest(ctx context.Context, env *cliEnv, args []string) error {
 	f.IntVar(&o.Publishers, "publishers", 8, "closed loop: concurrent publishing calls per department")
 	f.IntVar(&o.Batch, "batch", 100, "closed loop: changes per call (PublishBatch; 1: Publish)")
 	f.Float64Var(&o.Rate, "rate", 0, "open loop: publish at this many changes/s (0: closed loop, as fast as it goes)")
-	benchBrokerFlag(f, &o.Broker)
+	benchRunFlags(f, &o.RunOptions, "data directory for log, payloads, outboxes", "measured phase")
 	f.StringVar(&o.SQLite, "sqlite", "", "SQLite projection file (default: one in the data directory)")
 	f.StringVar(&o.ClickHouse, "clickhouse", "", "ClickHouse HOST:PORT (native) for the projection; a fresh database per run")
-	f.StringVar(&o.Data, "data", "", "data directory for log, payloads, outboxes (default: a temporary one, removed after)")
-	f.BoolVar(&o.JSON, "json", false, "print the result as one JSON object")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured phase (all components) to FILE")
 	f.StringVar(&o.Trace, "trace", "", "write an execution trace of the measured phase to FILE (go tool trace; -pprof=sync|syscall|net for off-CPU time)")
 	if err := parse(f, args, 0); err != nil {
 		return err
@@ -74,16 +68,13 @@ func runBenchIngest(ctx context.Context, env *cliEnv, args []string) error {
 	depts := schema.Demo().Departments()
 	switch {
 	case o.N < 1 || o.Publishers < 1 || o.Batch < 1 || o.Rate < 0:
-		fmt.Fprintln(f.Output(), "need --n, --publishers, --batch ≥ 1 and --rate ≥ 0")
+		return usageErrorf(f, "need --n, --publishers, --batch ≥ 1 and --rate ≥ 0")
 	case o.Departments < 1 || o.Departments > len(depts):
-		fmt.Fprintf(f.Output(), "--departments must be in 1..%d (the demo departments)\n", len(depts))
+		return usageErrorf(f, "--departments must be in 1..%d (the demo departments)", len(depts))
 	case o.SQLite != "" && o.ClickHouse != "":
-		fmt.Fprintln(f.Output(), "give at most one of --sqlite and --clickhouse")
-	default:
-		return bench.Ingest(ctx, benchEnv(env), benchLedger(env), o, depts[:o.Departments])
+		return usageErrorf(f, "give at most one of --sqlite and --clickhouse")
 	}
-	f.Usage()
-	return errUsage
+	return bench.Ingest(ctx, benchEnv(env), benchLedger(env), o, depts[:o.Departments])
 }
 
 const benchQuerySynopsis = `bench query [flags]
@@ -124,10 +115,7 @@ func runBenchQuery(ctx context.Context, env *cliEnv, args []string) error {
 	f.IntVar(&o.Queries, "queries", 20000, "person queries to measure (each path)")
 	f.DurationVar(&o.Duration, "duration", 0, "measure the gateway for this long instead of --queries (the direct phase repeats its citizens)")
 	f.IntVar(&o.Concurrency, "concurrency", 16, "concurrent queries")
-	benchBrokerFlag(f, &o.Broker)
-	f.StringVar(&o.Data, "data", "", "data directory; a ledger built there is reused by later runs of the same size (default: a temporary one, removed after)")
-	f.BoolVar(&o.JSON, "json", false, "print the result as one JSON object")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the gateway phase (all components) to FILE")
+	benchRunFlags(f, &o.RunOptions, "data directory; a ledger built there is reused by later runs of the same size", "gateway phase")
 	if err := parse(f, args, 0); err != nil {
 		return err
 	}
@@ -135,16 +123,18 @@ func runBenchQuery(ctx context.Context, env *cliEnv, args []string) error {
 		o.Citizens = max(o.Records*10/28, 2)
 	}
 	if o.Records < 1 || o.Citizens < 2 || o.Citizens > o.Records || o.Queries < 1 || o.Concurrency < 1 || o.Duration < 0 {
-		fmt.Fprintln(f.Output(), "need --records ≥ 1, 2 ≤ --citizens ≤ --records, --queries ≥ 1, --concurrency ≥ 1, --duration ≥ 0")
-		f.Usage()
-		return errUsage
+		return usageErrorf(f, "need --records ≥ 1, 2 ≤ --citizens ≤ --records, --queries ≥ 1, --concurrency ≥ 1, --duration ≥ 0")
 	}
 	return bench.Query(ctx, benchEnv(env), benchLedger(env), o)
 }
 
-// benchBrokerFlag is --broker, which both benches take.
-func benchBrokerFlag(f *flag.FlagSet, broker *string) {
-	f.StringVar(broker, "broker", "", "Kafka bootstrap address (default: an embedded broker, started in-process)")
+// benchRunFlags are the flags both benches take: dataUsage says what
+// --data holds, phase which phase --cpuprofile covers.
+func benchRunFlags(f *flag.FlagSet, o *bench.RunOptions, dataUsage, phase string) {
+	f.StringVar(&o.Broker, "broker", "", "Kafka bootstrap address (default: an embedded broker, started in-process)")
+	f.StringVar(&o.Data, "data", "", dataUsage+" (default: a temporary one, removed after)")
+	f.BoolVar(&o.JSON, "json", false, "print the result as one JSON object")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the "+phase+" (all components) to FILE")
 }
 
 func benchEnv(env *cliEnv) bench.Env {

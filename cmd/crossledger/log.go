@@ -16,17 +16,12 @@ func runLog(ctx context.Context, env *cliEnv, args []string) error {
 		"The log must not be open in another process (it takes the writer lock).")
 	dir := f.String("dir", "data/log", "log directory")
 	keyFile := f.String("key", "data/log.key", "log signer key file (from 'crossledger keygen log')")
-	sub, rest, err := subcommand(f, args)
+	sub, err := parseSubcommand(f, args, 0)
 	if err != nil {
 		return err
 	}
-	if err := parse(f, rest, 0); err != nil {
-		return err
-	}
 	if sub != "verify" && sub != "checkpoint" {
-		fmt.Fprintf(env.stderr, "unknown log command %q\n", sub)
-		f.Usage()
-		return errUsage
+		return usageErrorf(f, "unknown log command %q", sub)
 	}
 	skey, err := keyfile.Read(*keyFile)
 	if err != nil {

@@ -35,9 +35,7 @@ func runReproject(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if (*sqlitePath == "") == (*chAddr == "") {
-		fmt.Fprintln(env.stderr, "give exactly one of --sqlite and --clickhouse")
-		f.Usage()
-		return errUsage
+		return usageErrorf(f, "give exactly one of --sqlite and --clickhouse")
 	}
 
 	catalog, err := loadCatalog(*schemas)

@@ -15,11 +15,8 @@ func runSchema(_ context.Context, env *cliEnv, args []string) error {
 		"  check  load department schema files (YAML) and report the first error with file, line and reason\n"+
 		"  demo   list the built-in demo departments and record types, or write their YAML files to --out")
 	out := f.String("out", "", "with demo: directory to write the demo schema files and genesis.yaml to")
-	sub, rest, err := subcommand(f, args)
+	sub, err := parseSubcommand(f, args, 1<<20)
 	if err != nil {
-		return err
-	}
-	if err := parse(f, rest, 1<<20); err != nil {
 		return err
 	}
 	switch sub {
@@ -63,9 +60,7 @@ func runSchema(_ context.Context, env *cliEnv, args []string) error {
 			}
 		}
 	default:
-		fmt.Fprintf(env.stderr, "unknown schema command %q\n", sub)
-		f.Usage()
-		return errUsage
+		return usageErrorf(f, "unknown schema command %q", sub)
 	}
 	return nil
 }

@@ -100,12 +100,21 @@ func (p *printer) fragment(f *ast.FragmentDefinition) {
 	p.selectionSet(f.SelectionSet)
 }
 
-func (p *printer) variableDefinitions(vds ast.VariableDefinitionList) {
-	if len(vds) == 0 {
+// group prints items, each with each, between open and close; nothing
+// when there are none (GraphQL has no empty "()" or "{}" there).
+func group[E any](p *printer, open, close string, items []E, each func(E)) {
+	if len(items) == 0 {
 		return
 	}
-	p.tok("(")
-	for _, vd := range vds {
+	p.tok(open)
+	for _, it := range items {
+		each(it)
+	}
+	p.tok(close)
+}
+
+func (p *printer) variableDefinitions(vds ast.VariableDefinitionList) {
+	group(p, "(", ")", vds, func(vd *ast.VariableDefinition) {
 		p.tok("$")
 		p.tok(vd.Variable)
 		p.tok(":")
@@ -115,8 +124,7 @@ func (p *printer) variableDefinitions(vds ast.VariableDefinitionList) {
 			p.value(vd.DefaultValue)
 		}
 		p.directives(vd.Directives)
-	}
-	p.tok(")")
+	})
 }
 
 func (p *printer) typ(t *ast.Type) {
@@ -144,24 +152,17 @@ func (p *printer) directives(ds ast.DirectiveList) {
 }
 
 func (p *printer) arguments(args ast.ArgumentList) {
-	if len(args) == 0 {
-		return
-	}
-	p.tok("(")
-	for _, a := range args {
+	group(p, "(", ")", args, func(a *ast.Argument) {
 		p.tok(a.Name)
 		p.tok(":")
 		p.value(a.Value)
-	}
-	p.tok(")")
+	})
 }
 
+// selectionSet prints nothing for an empty set: gqlparser refuses one, so
+// empty means none.
 func (p *printer) selectionSet(ss ast.SelectionSet) {
-	if len(ss) == 0 {
-		return // gqlparser refuses an empty selection set; nil means none
-	}
-	p.tok("{")
-	for _, sel := range ss {
+	group(p, "{", "}", ss, func(sel ast.Selection) {
 		switch s := sel.(type) {
 		case *ast.Field:
 			if s.Alias != "" && s.Alias != s.Name {
@@ -185,8 +186,7 @@ func (p *printer) selectionSet(ss ast.SelectionSet) {
 			p.directives(s.Directives)
 			p.selectionSet(s.SelectionSet)
 		}
-	}
-	p.tok("}")
+	})
 }
 
 func (p *printer) value(v *ast.Value) {

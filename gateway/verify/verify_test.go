@@ -346,6 +346,15 @@ func TestTampering(t *testing.T) {
 		return fmt.Sprintf("%s.fields[%d]", rec, i)
 	}
 	marriage := func(resp *gqlResponse) *gqlRecord { return resp.Data.Person.Departments[0].Records[0] }
+	// copied tampers with the marriage record's field dst by copying
+	// what set copies from its field src.
+	copied := func(dst, src string, set func(dst, src *gqlField)) func(*gqlResponse) {
+		return func(r *gqlResponse) {
+			_, d := marriage(r).field(dst)
+			_, s := marriage(r).field(src)
+			set(d, s)
+		}
+	}
 	credit := func(resp *gqlResponse) *gqlRecord { return resp.Data.Person.Departments[2].Records[0] }
 	str := func(s string) *string { return &s }
 	m := f.record(f.marriage) // for field paths
@@ -382,30 +391,18 @@ func TestTampering(t *testing.T) {
 		},
 		want: []wantFailure{want1(fieldPath(marriagePath, m, "status")+".disclosure", DisclosureInvalid)},
 	}, {
-		name: "disclosure of another field",
-		tamper: func(r *gqlResponse) {
-			_, st := marriage(r).field("status")
-			_, id := marriage(r).field("marriage_id")
-			st.Disclosure = id.Disclosure
-		},
+		name:   "disclosure of another field",
+		tamper: copied("status", "marriage_id", func(dst, src *gqlField) { dst.Disclosure = src.Disclosure }),
 		want:   []wantFailure{want1(fieldPath(marriagePath, m, "status")+".disclosure", DisclosureInvalid)},
 		reason: "discloses field marriage_id",
 	}, {
-		name: "digest",
-		tamper: func(r *gqlResponse) {
-			_, st := marriage(r).field("status")
-			_, id := marriage(r).field("marriage_id")
-			st.Digest = id.Digest
-		},
-		want: []wantFailure{want1(fieldPath(marriagePath, m, "status")+".digest", FieldDigest)},
+		name:   "digest",
+		tamper: copied("status", "marriage_id", func(dst, src *gqlField) { dst.Digest = src.Digest }),
+		want:   []wantFailure{want1(fieldPath(marriagePath, m, "status")+".digest", FieldDigest)},
 	}, {
-		name: "redacted digest",
-		tamper: func(r *gqlResponse) {
-			_, a := marriage(r).field("spouse_a_id")
-			_, b := marriage(r).field("spouse_b_id")
-			a.Digest = b.Digest
-		},
-		want: []wantFailure{want1(fieldPath(marriagePath, m, "spouse_a_id")+".digest", FieldDigest)},
+		name:   "redacted digest",
+		tamper: copied("spouse_a_id", "spouse_b_id", func(dst, src *gqlField) { dst.Digest = src.Digest }),
+		want:   []wantFailure{want1(fieldPath(marriagePath, m, "spouse_a_id")+".digest", FieldDigest)},
 	}, {
 		name: "envelope byte",
 		tamper: func(r *gqlResponse) {

@@ -13,15 +13,114 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"runtime/trace"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/gateway/limits"
 	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/internal/node"
+	"github.com/crossledger/crossledger/schema"
 )
+
+// RunOptions are the flags both benches take (see the commands' help).
+type RunOptions struct {
+	// Broker is the Kafka bootstrap address; empty: an embedded broker.
+	Broker string
+	// Data is the data directory; empty: a temporary one, removed after.
+	Data string
+	// CPUProfile names a file for a CPU profile of the measured phase.
+	CPUProfile string
+	// JSON prints the result as one JSON object.
+	JSON bool
+}
+
+// brokerName is how a result names the broker: its address, or "embedded".
+func (o RunOptions) brokerName() string {
+	if o.Broker != "" {
+		return o.Broker
+	}
+	return "embedded"
+}
+
+// localConfig is the in-process ledger's configuration, with ingest's
+// topics and metrics registry, on o.Broker or an embedded broker; the
+// caller picks the store.
+func (o RunOptions) localConfig(topics ingest.Config, reg prometheus.Registerer) node.LocalConfig {
+	cfg := node.LocalConfig{BrokerListen: "127.0.0.1:0", Ingest: topics, Registerer: reg}
+	if o.Broker != "" {
+		cfg.Brokers = []string{o.Broker}
+	}
+	return cfg
+}
+
+// percentiles sorts lat, which must not be empty, and returns its
+// median, 99th percentile and maximum in milliseconds.
+func percentiles(lat []time.Duration) (p50, p99, maxMs float64) {
+	slices.Sort(lat)
+	n := len(lat)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return ms(lat[n/2]), ms(lat[min(n-1, n*99/100)]), ms(lat[n-1])
+}
+
+// clientConfig is what the benches' SDK clients differ in.
+type clientConfig struct {
+	// ResendAfter and MaxResendAfter are the clients' (see
+	// [adapters.Config]): a bench queues far ahead of ingest, so the
+	// default 5 s would re-send changes still queued there.
+	ResendAfter, MaxResendAfter time.Duration
+	// OnAccepted is called with each verified receipt of department dept.
+	OnAccepted func(dept string, a adapters.Accepted)
+	// Rejected counts the rejected changes (each is also logged).
+	Rejected *atomic.Int64
+}
+
+// openClients opens and runs one SDK client of the demo keys per
+// department of depts, its outbox in dir/outbox; a client's failure goes
+// to failed. stop stops and closes them (call it even on error).
+func openClients(ctx context.Context, logger *slog.Logger, core *node.Local, dir string, depts []string, cc clientConfig, failed chan<- error) (_ map[string]*adapters.Client, stop func(), _ error) {
+	clients := map[string]*adapters.Client{}
+	cctx, stopClients := context.WithCancel(context.WithoutCancel(ctx))
+	var cg sync.WaitGroup
+	stop = func() {
+		stopClients()
+		cg.Wait()
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+	for _, dept := range depts {
+		c, err := adapters.Open(ctx, adapters.Config{
+			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: core.Catalog,
+			LogVerifier: core.Log.Verifier(), Brokers: core.Brokers, OutboxPath: filepath.Join(dir, "outbox", dept+".db"),
+			ChangesTopic: core.Ingest.ChangesTopic, ReceiptsTopic: core.Ingest.ReceiptsTopic,
+			ResendAfter: cc.ResendAfter, MaxResendAfter: cc.MaxResendAfter,
+			OnAccepted: func(a adapters.Accepted) { cc.OnAccepted(dept, a) },
+			OnRejected: func(r adapters.Rejection) {
+				cc.Rejected.Add(1)
+				logger.Error("bench: change rejected", "department", dept, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
+			},
+			Logger: logger.With("department", dept),
+		})
+		if err != nil {
+			return clients, stop, err
+		}
+		clients[dept] = c
+		cg.Go(func() {
+			if err := c.Run(cctx); err != nil && cctx.Err() == nil {
+				failed <- fmt.Errorf("%s client: %w", dept, err)
+			}
+		})
+	}
+	return clients, stop, nil
+}
 
 // Env is where a run reports: progress on Stderr, the result on Stdout.
 type Env struct {

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crossledger/crossledger/adapters"
-	"github.com/crossledger/crossledger/internal/node"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store/clickhouse"
 	"github.com/crossledger/crossledger/store/sqlite"
@@ -27,11 +26,10 @@ import (
 
 // IngestOptions are bench ingest's flags (see the command's help).
 type IngestOptions struct {
+	RunOptions
 	N, Departments, Publishers, Batch int
 	Rate                              float64
-	Broker, SQLite, ClickHouse, Data  string
-	JSON                              bool
-	CPUProfile, Trace                 string
+	SQLite, ClickHouse, Trace         string
 }
 
 // IngestResult is what bench ingest reports (--json prints it).
@@ -119,13 +117,10 @@ func (b *benchIngest) progressf(format string, args ...any) {
 
 func (b *benchIngest) run(ctx context.Context) (*IngestResult, error) {
 	o := b.opts
-	res := &IngestResult{N: o.N, Departments: len(b.depts), Mode: "closed", Broker: "embedded", Store: "sqlite",
+	res := &IngestResult{N: o.N, Departments: len(b.depts), Mode: "closed", Broker: o.brokerName(), Store: "sqlite",
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
 	if o.Rate > 0 {
 		res.Mode, res.Rate = "open", o.Rate
-	}
-	if o.Broker != "" {
-		res.Broker = o.Broker
 	}
 
 	b.progressf("measuring one core's crypto/ed25519 Verify rate")
@@ -146,10 +141,7 @@ func (b *benchIngest) run(ctx context.Context) (*IngestResult, error) {
 	// Topics of this run's own, so a shared broker's earlier traffic is
 	// neither read nor answered.
 	reg := prometheus.NewRegistry()
-	cfg := node.LocalConfig{BrokerListen: "127.0.0.1:0", Ingest: topicsWithSuffix(fmt.Sprintf(".bench-%d", time.Now().UnixNano())), Registerer: reg}
-	if o.Broker != "" {
-		cfg.Brokers = []string{o.Broker}
-	}
+	cfg := o.localConfig(topicsWithSuffix(fmt.Sprintf(".bench-%d", time.Now().UnixNano())), reg)
 	if o.ClickHouse != "" {
 		res.Store = "clickhouse"
 		db := fmt.Sprintf("crossledger_bench_%d", time.Now().Unix())
@@ -177,7 +169,18 @@ func (b *benchIngest) run(ctx context.Context) (*IngestResult, error) {
 	proj := core.Projector
 
 	// Department side: one SDK client per department.
-	clients, stopClients, err := b.openClients(ctx, core, dir, failed)
+	b.started, b.receipted = map[string]map[uint64]time.Time{}, map[string]map[uint64]time.Time{}
+	for _, dept := range b.depts {
+		b.started[dept], b.receipted[dept] = map[uint64]time.Time{}, map[uint64]time.Time{}
+	}
+	clients, stopClients, err := openClients(ctx, b.env.Logger, core, dir, b.depts, clientConfig{
+		// The closed loop queues the whole run at once: with the
+		// default 5 s, changes still queued in ingest after 5 s
+		// would be re-sent and verified twice.
+		ResendAfter: 30 * time.Second, MaxResendAfter: 2 * time.Minute,
+		OnAccepted: func(dept string, a adapters.Accepted) { b.receipt(dept, a.Seq, time.Now()) },
+		Rejected:   &b.rejected,
+	}, failed)
 	defer stopClients()
 	if err != nil {
 		return nil, err
@@ -248,53 +251,6 @@ func (b *benchIngest) run(ctx context.Context) (*IngestResult, error) {
 	return res, nil
 }
 
-// openClients opens and runs one SDK client per department; a client's
-// failure goes to failed. stop stops and closes them (call it even on
-// error).
-func (b *benchIngest) openClients(ctx context.Context, core *node.Local, dir string, failed chan<- error) (map[string]*adapters.Client, func(), error) {
-	logger := b.env.Logger
-	b.started, b.receipted = map[string]map[uint64]time.Time{}, map[string]map[uint64]time.Time{}
-	clients := map[string]*adapters.Client{}
-	cctx, stopClients := context.WithCancel(context.WithoutCancel(ctx))
-	var cg errgroup.Group
-	stop := func() {
-		stopClients()
-		cg.Wait()
-		for _, c := range clients {
-			c.Close()
-		}
-	}
-	for _, dept := range b.depts {
-		b.started[dept], b.receipted[dept] = map[uint64]time.Time{}, map[uint64]time.Time{}
-		c, err := adapters.Open(ctx, adapters.Config{
-			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: core.Catalog,
-			LogVerifier: core.Log.Verifier(), Brokers: core.Brokers, OutboxPath: filepath.Join(dir, "outbox", dept+".db"),
-			ChangesTopic: core.Ingest.ChangesTopic, ReceiptsTopic: core.Ingest.ReceiptsTopic,
-			// The closed loop queues the whole run at once: with the
-			// default 5 s, changes still queued in ingest after 5 s
-			// would be re-sent and verified twice.
-			ResendAfter: 30 * time.Second, MaxResendAfter: 2 * time.Minute,
-			OnAccepted: func(a adapters.Accepted) { b.receipt(dept, a.Seq, time.Now()) },
-			OnRejected: func(r adapters.Rejection) {
-				b.rejected.Add(1)
-				logger.Error("bench: change rejected", "department", dept, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
-			},
-			Logger: logger.With("department", dept),
-		})
-		if err != nil {
-			return clients, stop, err
-		}
-		clients[dept] = c
-		cg.Go(func() error {
-			if err := c.Run(cctx); err != nil && cctx.Err() == nil {
-				failed <- fmt.Errorf("%s client: %w", dept, err)
-			}
-			return nil
-		})
-	}
-	return clients, stop, nil
-}
-
 // figures fills res's throughput and latency figures from a run that
 // took el (published after pub) and left a log of logSize entries.
 func (b *benchIngest) figures(res *IngestResult, el, pub time.Duration, logSize uint64) error {
@@ -311,11 +267,7 @@ func (b *benchIngest) figures(res *IngestResult, el, pub time.Duration, logSize 
 	if len(lat) != o.N {
 		return fmt.Errorf("%d latencies for %d changes", len(lat), o.N)
 	}
-	slices.Sort(lat)
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	res.LatencyP50 = ms(lat[len(lat)/2])
-	res.LatencyP99 = ms(lat[min(len(lat)-1, len(lat)*99/100)])
-	res.LatencyMax = ms(lat[len(lat)-1])
+	res.LatencyP50, res.LatencyP99, res.LatencyMax = percentiles(lat)
 	return nil
 }
 

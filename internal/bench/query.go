@@ -41,11 +41,10 @@ const (
 
 // QueryOptions are bench query's flags (see the command's help).
 type QueryOptions struct {
+	RunOptions
 	Records, Citizens, Queries, Concurrency int
 	Seed                                    int64
 	Duration                                time.Duration
-	Broker, Data, CPUProfile                string
-	JSON                                    bool
 }
 
 // QueryPhase is one measured phase's figures.
@@ -158,12 +157,9 @@ func (b *benchQuery) state(dir string) (s benchQueryState, reuse bool, err error
 
 func (b *benchQuery) run(ctx context.Context) (*QueryResult, error) {
 	o := b.opts
-	res := &QueryResult{Records: o.Records, Citizens: o.Citizens, Seed: o.Seed, Broker: "embedded", Store: "sqlite",
+	res := &QueryResult{Records: o.Records, Citizens: o.Citizens, Seed: o.Seed, Broker: o.brokerName(), Store: "sqlite",
 		Concurrency: o.Concurrency, TargetP50Ratio: benchQueryTargetP50Ratio, TargetQPS: benchQueryTargetQPS,
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
-	if o.Broker != "" {
-		res.Broker = o.Broker
-	}
 	dir, cleanup, err := dataDir(o.Data, "crossledger-bench-query-")
 	if err != nil {
 		return nil, err
@@ -185,11 +181,8 @@ func (b *benchQuery) run(ctx context.Context) (*QueryResult, error) {
 	changes = changes[:o.Records]
 
 	reg := prometheus.NewRegistry()
-	cfg := node.LocalConfig{BrokerListen: "127.0.0.1:0", Ingest: topicsWithSuffix(st.Topics), Registerer: reg,
-		Store: node.StoreConfig{SQLite: &sqlite.Config{Path: filepath.Join(dir, "projection.db")}}}
-	if o.Broker != "" {
-		cfg.Brokers = []string{o.Broker}
-	}
+	cfg := o.localConfig(topicsWithSuffix(st.Topics), reg)
+	cfg.Store.SQLite = &sqlite.Config{Path: filepath.Join(dir, "projection.db")}
 	core, err := b.ledger.Open(ctx, dir, cfg)
 	if err != nil {
 		return nil, err
@@ -381,7 +374,6 @@ func benchQueryData(seed int64, citizens, records int) ([]demo.Change, []string)
 // client per department, and waits until every receipt is verified and
 // the projection has caught up with the log.
 func (b *benchQuery) build(ctx context.Context, core *node.Local, proj *ingest.Projector, dir string, changes []demo.Change, failed chan error) error {
-	logger := b.env.Logger
 	byDept := map[string][]adapters.Change{}
 	for _, c := range changes {
 		byDept[c.Department] = append(byDept[c.Department], adapters.Change{RecordType: c.Type, Op: c.Op, Values: c.Values})
@@ -389,41 +381,20 @@ func (b *benchQuery) build(ctx context.Context, core *node.Local, proj *ingest.P
 	grants := demo.Grants()
 	var accepted, rejected, published atomic.Int64
 	want := int64(len(changes))
-	clients := map[string]*adapters.Client{}
-	cctx, stopClients := context.WithCancel(context.WithoutCancel(ctx))
-	var cg sync.WaitGroup
-	defer func() {
-		stopClients()
-		cg.Wait()
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	for _, dept := range core.Catalog.Departments() {
+	depts := core.Catalog.Departments()
+	for _, dept := range depts {
 		want += int64(len(grants[dept]))
-		c, err := adapters.Open(ctx, adapters.Config{
-			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: core.Catalog,
-			LogVerifier: core.Log.Verifier(), Brokers: core.Brokers, OutboxPath: filepath.Join(dir, "outbox", dept+".db"),
-			ChangesTopic: core.Ingest.ChangesTopic, ReceiptsTopic: core.Ingest.ReceiptsTopic,
-			// Publishing runs far ahead of ingest: with the default 5 s,
-			// changes still queued in ingest would be re-sent.
-			ResendAfter: time.Minute, MaxResendAfter: 5 * time.Minute,
-			OnAccepted: func(adapters.Accepted) { accepted.Add(1) },
-			OnRejected: func(r adapters.Rejection) {
-				rejected.Add(1)
-				logger.Error("bench: change rejected", "department", dept, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
-			},
-			Logger: logger.With("department", dept),
-		})
-		if err != nil {
-			return err
-		}
-		clients[dept] = c
-		cg.Go(func() {
-			if err := c.Run(cctx); err != nil && cctx.Err() == nil {
-				failed <- fmt.Errorf("%s client: %w", dept, err)
-			}
-		})
+	}
+	clients, stopClients, err := openClients(ctx, b.env.Logger, core, dir, depts, clientConfig{
+		// Publishing runs far ahead of ingest: with the default 5 s,
+		// changes still queued in ingest would be re-sent.
+		ResendAfter: time.Minute, MaxResendAfter: 5 * time.Minute,
+		OnAccepted: func(string, adapters.Accepted) { accepted.Add(1) },
+		Rejected:   &rejected,
+	}, failed)
+	defer stopClients()
+	if err != nil {
+		return err
 	}
 	b.progressf("building: %d grants and %d record changes over %d departments, to %s", want-int64(len(changes)), len(changes), len(clients), core.Brokers[0])
 
@@ -584,16 +555,12 @@ func (b *benchQuery) measure(ctx context.Context, name string, asks []string, d 
 	el := time.Since(start)
 	done := min(int(next.Load()), len(asks))
 	lats = slices.Clone(lats[:done]) // every index claimed was asked
-	slices.Sort(lats)
 	ph := QueryPhase{Queries: done, Failures: int(failures.Load()), Seconds: el.Seconds()}
 	if done == 0 {
 		return ph
 	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	ph.Throughput = float64(done) / el.Seconds()
-	ph.LatencyP50 = ms(lats[done/2])
-	ph.LatencyP99 = ms(lats[min(done-1, done*99/100)])
-	ph.LatencyMax = ms(lats[done-1])
+	ph.LatencyP50, ph.LatencyP99, ph.LatencyMax = percentiles(lats)
 	ph.Records = float64(records.Load()) / float64(done)
 	if name == "gateway" || name == "direct" {
 		b.progressf("%s: %d queries in %.2fs: %.0f/s, p50 %.2f ms, p99 %.2f ms, %d failed", name, done, ph.Seconds, ph.Throughput, ph.LatencyP50, ph.LatencyP99, ph.Failures)

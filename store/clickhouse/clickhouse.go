@@ -260,16 +260,12 @@ func (s *Store) departments(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: couldn't list departments: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var d string
+	return collect(rows, func(rows driver.Rows) (d string, err error) {
 		if err := rows.Scan(&d); err != nil {
-			return nil, fmt.Errorf("clickhouse: couldn't list departments: %w", err)
+			return "", fmt.Errorf("clickhouse: couldn't list departments: %w", err)
 		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+		return d, nil
+	})
 }
 
 // Watermark implements [store.Store.Watermark].

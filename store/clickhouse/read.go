@@ -8,9 +8,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store"
 )
+
+// collect reads rows to the end with scan, which scans the current row,
+// and closes rows.
+func collect[T any](rows driver.Rows, scan func(driver.Rows) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
 
 // records runs a query selecting recordCols and decodes the rows.
 func (s *Store) records(ctx context.Context, d *db, dept, query string, args ...any) ([]store.Record, error) {
@@ -18,49 +35,63 @@ func (s *Store) records(ctx context.Context, d *db, dept, query string, args ...
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []store.Record
-	for rows.Next() {
-		var (
-			r                                         store.Record
-			key, op                                   string
-			ver, schemaVersion                        uint64
-			erased                                    uint8
-			names, types, vals, ords, subjects, discs []string
-		)
-		if err := rows.Scan(&r.Type, &key, &r.Leaf, &ver, &r.Seq, &r.Ref, &schemaVersion, &op, &r.Time, &r.Digest, &erased,
-			&names, &types, &vals, &ords, &subjects, &discs); err != nil {
-			return nil, err
-		}
-		if r.Key, err = store.DecodeKey(key); err != nil {
-			return nil, err
-		}
-		r.Department = dept
-		r.SchemaVersion = uint32(schemaVersion)
-		r.Op = schema.Op(op)
-		r.Time = r.Time.UTC()
-		r.Erased = erased != 0
-		// Versions stored before migration 2 have no disclosures: discs
-		// is empty for them.
-		if len(names) != len(vals) || len(names) != len(types) || (len(discs) != 0 && len(discs) != len(names)) {
-			return nil, fmt.Errorf("couldn't decode version at leaf %d: %d names, %d types, %d values, %d disclosures",
-				r.Leaf, len(names), len(types), len(vals), len(discs))
-		}
-		if len(names) > 0 {
-			r.Values = make([]store.Value, len(names))
-			for i := range names {
-				r.Values[i] = store.Value{Name: names[i], Type: schema.FieldType(types[i]), Text: vals[i]}
-				if len(discs) != 0 {
-					r.Values[i].Disclosure = discs[i]
-				}
+	return collect(rows, func(rows driver.Rows) (store.Record, error) { return scanRecord(rows, dept) })
+}
+
+// scanRecord decodes a row of recordCols of department dept.
+func scanRecord(rows driver.Rows, dept string) (store.Record, error) {
+	var (
+		r                                         store.Record
+		key, op                                   string
+		ver, schemaVersion                        uint64
+		erased                                    uint8
+		names, types, vals, ords, subjects, discs []string
+	)
+	if err := rows.Scan(&r.Type, &key, &r.Leaf, &ver, &r.Seq, &r.Ref, &schemaVersion, &op, &r.Time, &r.Digest, &erased,
+		&names, &types, &vals, &ords, &subjects, &discs); err != nil {
+		return r, err
+	}
+	var err error
+	if r.Key, err = store.DecodeKey(key); err != nil {
+		return r, err
+	}
+	r.Department = dept
+	r.SchemaVersion = uint32(schemaVersion)
+	r.Op = schema.Op(op)
+	r.Time = r.Time.UTC()
+	r.Erased = erased != 0
+	// Versions stored before migration 2 have no disclosures: discs
+	// is empty for them.
+	if len(names) != len(vals) || len(names) != len(types) || (len(discs) != 0 && len(discs) != len(names)) {
+		return r, fmt.Errorf("couldn't decode version at leaf %d: %d names, %d types, %d values, %d disclosures",
+			r.Leaf, len(names), len(types), len(vals), len(discs))
+	}
+	if len(names) > 0 {
+		r.Values = make([]store.Value, len(names))
+		for i := range names {
+			r.Values[i] = store.Value{Name: names[i], Type: schema.FieldType(types[i]), Text: vals[i]}
+			if len(discs) != 0 {
+				r.Values[i].Disclosure = discs[i]
 			}
 		}
-		if len(subjects) > 0 {
-			r.Subjects = subjects
-		}
-		out = append(out, r)
 	}
-	return out, rows.Err()
+	if len(subjects) > 0 {
+		r.Subjects = subjects
+	}
+	return r, nil
+}
+
+// existingDept is department's tables, or notFound if it has none: no
+// entry of it was ever written.
+func (s *Store) existingDept(ctx context.Context, department string, notFound error) (*db, error) {
+	d, err := s.dept(ctx, department, false)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, notFound
+	}
+	return d, nil
 }
 
 // versionsQuery selects every version of one record in leaf order, each
@@ -78,12 +109,9 @@ func (s *Store) Current(ctx context.Context, department, recordType string, key 
 		return store.Record{}, err
 	}
 	notFound := fmt.Errorf("clickhouse: couldn't find %s/%s %v: %w", department, recordType, key, store.ErrNotFound)
-	d, err := s.dept(ctx, department, false)
+	d, err := s.existingDept(ctx, department, notFound)
 	if err != nil {
 		return store.Record{}, err
-	}
-	if d == nil {
-		return store.Record{}, notFound
 	}
 	// The row with the highest ver is what FINAL would keep; reading it
 	// directly is several times faster than FINAL on 18.16.
@@ -104,12 +132,9 @@ func (s *Store) ResolveRef(ctx context.Context, department, recordType, ref stri
 		return nil, err
 	}
 	notFound := fmt.Errorf("clickhouse: couldn't resolve %s/%s ref %q: %w", department, recordType, ref, store.ErrNotFound)
-	d, err := s.dept(ctx, department, false)
+	d, err := s.existingDept(ctx, department, notFound)
 	if err != nil {
 		return nil, err
-	}
-	if d == nil {
-		return nil, notFound
 	}
 	rows, err := d.conn.Query(ctx, `SELECT key FROM `+d.t("current")+` WHERE type = ? AND ref = ? LIMIT 1`, recordType, ref)
 	if err != nil {
@@ -138,12 +163,9 @@ func (s *Store) History(ctx context.Context, department, recordType string, key 
 		return nil, err
 	}
 	notFound := fmt.Errorf("clickhouse: couldn't find %s/%s %v: %w", department, recordType, key, store.ErrNotFound)
-	d, err := s.dept(ctx, department, false)
+	d, err := s.existingDept(ctx, department, notFound)
 	if err != nil {
 		return nil, err
-	}
-	if d == nil {
-		return nil, notFound
 	}
 	rs, err := s.records(ctx, d, department, versionsQuery(d), recordType, store.EncodeKey(key))
 	if err != nil {
@@ -292,18 +314,13 @@ func (s *Store) Permissions(ctx context.Context, q store.GrantQuery) ([]store.Pe
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: couldn't read grants: %w", err)
 	}
-	defer rows.Close()
-	var evs []store.GrantEvent
-	for rows.Next() {
-		var ev store.GrantEvent
+	evs, err := collect(rows, func(rows driver.Rows) (ev store.GrantEvent, err error) {
 		var kind string
-		if err := rows.Scan(&ev.Leaf, &kind, &ev.Owner, &ev.Consumer, &ev.Purpose, &ev.Type, &ev.Fields, &ev.Expires, &ev.Condition); err != nil {
-			return nil, fmt.Errorf("clickhouse: couldn't read grants: %w", err)
-		}
+		err = rows.Scan(&ev.Leaf, &kind, &ev.Owner, &ev.Consumer, &ev.Purpose, &ev.Type, &ev.Fields, &ev.Expires, &ev.Condition)
 		ev.Kind = schema.Kind(kind)
-		evs = append(evs, ev)
-	}
-	if err := rows.Err(); err != nil {
+		return ev, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("clickhouse: couldn't read grants: %w", err)
 	}
 	return store.FoldGrants(evs, q.Now), nil
@@ -323,21 +340,18 @@ func (s *Store) Accesses(ctx context.Context, q store.AccessQuery) ([]store.Acce
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: couldn't read access events: %w", err)
 	}
-	defer rows.Close()
-	var out []store.AccessEvent
-	for rows.Next() {
-		var ev store.AccessEvent
+	out, err := collect(rows, func(rows driver.Rows) (ev store.AccessEvent, err error) {
 		var body string
 		if err := rows.Scan(&ev.Leaf, &ev.Department, &ev.Seq, &ev.Time, &body); err != nil {
-			return nil, fmt.Errorf("clickhouse: couldn't read access events: %w", err)
+			return ev, err
 		}
 		ev.Time = ev.Time.UTC()
 		if err := json.Unmarshal([]byte(body), &ev.Access); err != nil {
-			return nil, fmt.Errorf("clickhouse: couldn't decode access event at leaf %d: %w", ev.Leaf, err)
+			return ev, fmt.Errorf("couldn't decode access event at leaf %d: %w", ev.Leaf, err)
 		}
-		out = append(out, ev)
-	}
-	if err := rows.Err(); err != nil {
+		return ev, nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("clickhouse: couldn't read access events: %w", err)
 	}
 	return out, nil

@@ -258,12 +258,9 @@ func (s *Store) Erase(ctx context.Context, department, recordType string, key []
 		return 0, err
 	}
 	notFound := fmt.Errorf("clickhouse: couldn't erase %s/%s %v: %w", department, recordType, key, store.ErrNotFound)
-	d, err := s.dept(ctx, department, false)
+	d, err := s.existingDept(ctx, department, notFound)
 	if err != nil {
 		return 0, err
-	}
-	if d == nil {
-		return 0, notFound
 	}
 	versions, err := s.records(ctx, d, department, versionsQuery(d), recordType, store.EncodeKey(key))
 	if err != nil {

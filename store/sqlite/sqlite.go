@@ -504,34 +504,43 @@ func qualified(alias, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-func scanRecords(rows *sql.Rows) ([]store.Record, error) {
+// collect reads rows to the end with scan, which scans the current row,
+// and closes rows.
+func collect[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	defer rows.Close()
-	var out []store.Record
+	var out []T
 	for rows.Next() {
-		var r store.Record
-		var key, op string
-		var t int64
-		var erased int
-		var fields, subjects sql.NullString
-		if err := rows.Scan(&r.Department, &r.Type, &key, &r.Ref, &r.Leaf, &r.Seq, &r.SchemaVersion, &op, &t, &r.Digest, &erased, &fields, &subjects); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
-		var err error
-		if r.Key, err = store.DecodeKey(key); err != nil {
-			return nil, err
-		}
-		r.Op = schema.Op(op)
-		r.Time = time.Unix(t, 0).UTC()
-		r.Erased = erased != 0
-		if r.Values, err = decodeFields(fields); err != nil {
-			return nil, err
-		}
-		if r.Subjects, err = decodeStrings(subjects); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// scanRecord decodes a row of recordCols.
+func scanRecord(rows *sql.Rows) (store.Record, error) {
+	var r store.Record
+	var key, op string
+	var t int64
+	var erased int
+	var fields, subjects sql.NullString
+	if err := rows.Scan(&r.Department, &r.Type, &key, &r.Ref, &r.Leaf, &r.Seq, &r.SchemaVersion, &op, &t, &r.Digest, &erased, &fields, &subjects); err != nil {
+		return r, err
+	}
+	var err error
+	if r.Key, err = store.DecodeKey(key); err != nil {
+		return r, err
+	}
+	r.Op = schema.Op(op)
+	r.Time = time.Unix(t, 0).UTC()
+	r.Erased = erased != 0
+	if r.Values, err = decodeFields(fields); err != nil {
+		return r, err
+	}
+	r.Subjects, err = decodeStrings(subjects)
+	return r, err
 }
 
 func (s *Store) records(ctx context.Context, query string, args ...any) ([]store.Record, error) {
@@ -539,7 +548,7 @@ func (s *Store) records(ctx context.Context, query string, args ...any) ([]store
 	if err != nil {
 		return nil, err
 	}
-	return scanRecords(rows)
+	return collect(rows, scanRecord)
 }
 
 // stmtRecords is records with a prepared statement.
@@ -548,7 +557,7 @@ func (s *Store) stmtRecords(ctx context.Context, st *sql.Stmt, args ...any) ([]s
 	if err != nil {
 		return nil, err
 	}
-	return scanRecords(rows)
+	return collect(rows, scanRecord)
 }
 
 // Current implements [store.Store.Current].
@@ -683,22 +692,17 @@ func (s *Store) Permissions(ctx context.Context, q store.GrantQuery) ([]store.Pe
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: couldn't read grants: %w", err)
 	}
-	defer rows.Close()
-	var evs []store.GrantEvent
-	for rows.Next() {
-		var ev store.GrantEvent
+	evs, err := collect(rows, func(rows *sql.Rows) (ev store.GrantEvent, err error) {
 		var kind string
 		var fields sql.NullString
 		if err := rows.Scan(&ev.Leaf, &kind, &ev.Owner, &ev.Consumer, &ev.Purpose, &ev.Type, &fields, &ev.Expires, &ev.Condition); err != nil {
-			return nil, fmt.Errorf("sqlite: couldn't read grants: %w", err)
+			return ev, err
 		}
 		ev.Kind = schema.Kind(kind)
-		if ev.Fields, err = decodeStrings(fields); err != nil {
-			return nil, fmt.Errorf("sqlite: couldn't read grants: %w", err)
-		}
-		evs = append(evs, ev)
-	}
-	if err := rows.Err(); err != nil {
+		ev.Fields, err = decodeStrings(fields)
+		return ev, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: couldn't read grants: %w", err)
 	}
 	return store.FoldGrants(evs, q.Now), nil
@@ -719,22 +723,19 @@ func (s *Store) Accesses(ctx context.Context, q store.AccessQuery) ([]store.Acce
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: couldn't read access events: %w", err)
 	}
-	defer rows.Close()
-	var out []store.AccessEvent
-	for rows.Next() {
-		var ev store.AccessEvent
+	out, err := collect(rows, func(rows *sql.Rows) (ev store.AccessEvent, err error) {
 		var t int64
 		var body string
 		if err := rows.Scan(&ev.Leaf, &ev.Department, &ev.Seq, &t, &body); err != nil {
-			return nil, fmt.Errorf("sqlite: couldn't read access events: %w", err)
+			return ev, err
 		}
 		ev.Time = time.Unix(t, 0).UTC()
 		if err := json.Unmarshal([]byte(body), &ev.Access); err != nil {
-			return nil, fmt.Errorf("sqlite: couldn't decode access event at leaf %d: %w", ev.Leaf, err)
+			return ev, fmt.Errorf("couldn't decode access event at leaf %d: %w", ev.Leaf, err)
 		}
-		out = append(out, ev)
-	}
-	if err := rows.Err(); err != nil {
+		return ev, nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: couldn't read access events: %w", err)
 	}
 	return out, nil
