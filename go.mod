@@ -3,6 +3,7 @@ module github.com/crossledger/crossledger
 go 1.26.0
 
 require (
+	filippo.io/torchwood v0.6.1 // tests only: an independent cosignature/v1 verifier (interop); litewitness is installed at the same version by ops/testenv/services.sh
 	github.com/ClickHouse/clickhouse-go/v2 v2.26.0 // pinned: the last release whose batch insert works with ClickHouse 18.16 (CI runs it); do not upgrade
 	github.com/MicahParks/jwkset v0.11.4
 	github.com/golang-jwt/jwt/v5 v5.3.1
@@ -61,7 +62,7 @@ require (
 	go.opentelemetry.io/otel/metric v1.43.0 // indirect
 	go.opentelemetry.io/otel/trace v1.43.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/exp v0.0.0-20240325151524-a685a6edb6d8 // indirect
+	golang.org/x/exp v0.0.0-20250408133849-7e4ce0ab07d0 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect

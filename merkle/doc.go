@@ -112,4 +112,13 @@
 // through a bounded LRU of expanded tiles. [Log.Handler] serves the
 // tlog-tiles resources and proof endpoints over HTTP; nothing else in the
 // directory is reachable through it. [Proof] is the tlog-proof bundle.
+//
+// # Witnessed publication
+//
+// With [Options.Witnessed], committing and publishing are two steps: the
+// committed head ([Log.Head]) is private to the log's owner until it hands
+// [Log.Publish] a checkpoint a quorum of witnesses cosigned (see package
+// merkle/witness); [Log.Checkpoint], [Log.ProofBundle] and the Handler's
+// checkpoint, tiles and proofs show only the published one, which is kept
+// with its cosignatures in <dir>/checkpoint.witnessed (see witnessed.go).
 package merkle

@@ -45,9 +45,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.Path, "/")
 	switch {
 	case p == CheckpointPath:
+		cp := h.l.Checkpoint()
+		if cp == nil {
+			httpError(w, http.StatusServiceUnavailable, "no checkpoint has been cosigned by a quorum of witnesses yet")
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
-		w.Write(h.l.Checkpoint())
+		w.Write(cp)
 	case strings.HasPrefix(p, "tile/"):
 		h.serveTile(w, p)
 	case p == "proof/inclusion" || p == "proof/consistency" || p == "proof/bundle":
@@ -63,7 +68,7 @@ func (h *handler) serveTile(w http.ResponseWriter, p string) {
 		httpError(w, http.StatusNotFound, err.Error())
 		return
 	}
-	size := h.l.Size()
+	size := h.l.PublishedSize()
 	if !tp.covered(size) {
 		httpError(w, http.StatusNotFound, fmt.Sprintf("%s is not part of the tree at size %d", p, size))
 		return
@@ -94,7 +99,7 @@ func (h *handler) serveProof(w http.ResponseWriter, r *http.Request, p string) {
 		httpError(w, http.StatusBadRequest, "malformed query string")
 		return
 	}
-	size := h.l.Size()
+	size := h.l.PublishedSize()
 	var hashes [][]byte
 	switch p {
 	case "proof/inclusion":

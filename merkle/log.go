@@ -65,6 +65,11 @@ type Options struct {
 	// Memory held is at most WriteBehind resources plus one batch's worth
 	// (a bundle is 256 entries, a hash tile 8 KiB). Default 128.
 	WriteBehind int
+
+	// Witnessed publishes only the checkpoints handed to [Log.Publish]
+	// (cosigned by witnesses) instead of every committed one; see
+	// [WitnessedPath].
+	Witnessed bool
 }
 
 func (o *Options) setDefaults() {
@@ -102,6 +107,9 @@ func (l *Log) publish(checkpoint, state, root []byte) {
 	p := &published{size: l.b.size(), root: root, checkpoint: checkpoint, state: state}
 	p.edge, p.edgeBundle, p.edgeBundleN = l.b.edge()
 	l.pub.Store(p)
+	if !l.opts.Witnessed {
+		l.setPublished(p.size, checkpoint)
+	}
 }
 
 // Log is a single-writer transparency log in a directory. Append is
@@ -120,7 +128,9 @@ type Log struct {
 	tr       *tileReader
 	w        *tileWriter // started by Open, stopped by Close
 
-	pub atomic.Pointer[published]
+	pub   atomic.Pointer[published]     // the committed head
+	out   atomic.Pointer[publishedHead] // what readers see
+	pubMu sync.Mutex                    // serialises Publish
 
 	mu          sync.Mutex // guards everything below
 	b           *builder
@@ -166,7 +176,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	}
 	l.w = newTileWriter(st, tileWriters)
 	l.tr = &tileReader{st: st, cache: l.cache, pub: l.pub.Load, pending: l.w.get}
-	if err := l.recover(ctx); err != nil {
+	err = l.recover(ctx)
+	if err == nil && opts.Witnessed {
+		err = l.loadWitnessed(ctx)
+	}
+	if err != nil {
 		l.w.stop()
 		releaseLock(lock)
 		return nil, err
@@ -529,14 +543,11 @@ func (l *Log) Close() error {
 	return err
 }
 
-// Size returns the tree size of the current checkpoint.
+// Size returns the tree size of the committed head ([Log.Head]).
 func (l *Log) Size() uint64 { return l.pub.Load().size }
 
 // Root returns the root hash of the current checkpoint.
 func (l *Log) Root() []byte { return bytes.Clone(l.pub.Load().root) }
-
-// Checkpoint returns the current signed checkpoint note.
-func (l *Log) Checkpoint() []byte { return bytes.Clone(l.pub.Load().checkpoint) }
 
 // State returns the caller state committed with the current checkpoint (nil
 // for a new log).

@@ -131,10 +131,14 @@ func (p *Proof) Verify(entry []byte, v note.Verifier) (Checkpoint, error) {
 }
 
 // ProofBundle returns a tlog-proof of the entry at index against the
-// current checkpoint.
+// published checkpoint ([Log.Checkpoint]); [ErrNotPublished] for an entry
+// committed but not yet in it.
 func (l *Log) ProofBundle(ctx context.Context, index uint64) (*Proof, error) {
-	pub := l.pub.Load()
-	if index >= pub.size {
+	pub := l.out.Load()
+	if index >= pub.size || pub.checkpoint == nil {
+		if index < l.Size() {
+			return nil, fmt.Errorf("%w: index %d, published size %d", ErrNotPublished, index, pub.size)
+		}
 		return nil, fmt.Errorf("%w: index %d of tree size %d", ErrOutOfRange, index, pub.size)
 	}
 	hashes, err := l.InclusionProof(ctx, index, pub.size)

@@ -86,6 +86,45 @@ func WriteNew(name string, data []byte, perm fs.FileMode) error {
 	})
 }
 
+// Replace writes data to name, replacing it if it exists, so that after a
+// crash at any point name holds either its old contents or data — for
+// state files, which (unlike keys) are meant to be replaced. The temporary
+// file is fsynced, renamed over name, and the directory fsynced; when
+// Replace returns nil, data is durable under name. Writers of one name
+// must not run concurrently (the caller serialises them).
+func Replace(name string, data []byte, perm fs.FileMode) error {
+	if _, err := RemoveTemps(name); err != nil {
+		return err
+	}
+	dir := filepath.Dir(name)
+	f, err := createLocked(dir, tempPattern(name))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tmp := f.Name()
+	err = func() error {
+		if err := f.Chmod(perm); err != nil {
+			return fmt.Errorf("atomicfile: couldn't set the mode of %s: %w", tmp, err)
+		}
+		if _, err := f.Write(data); err != nil {
+			return fmt.Errorf("atomicfile: couldn't write %s: %w", tmp, err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("atomicfile: couldn't sync %s: %w", tmp, err)
+		}
+		if err := os.Rename(tmp, name); err != nil {
+			return fmt.Errorf("atomicfile: couldn't replace %s: %w", name, err)
+		}
+		return nil
+	}()
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
 // createLocked creates a temporary file in dir and takes an exclusive
 // flock on it. Between the two, RemoveTemps may take the unlocked file for
 // a dead writer's and lock or remove it: then it tries again with another.

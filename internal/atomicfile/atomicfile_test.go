@@ -179,3 +179,26 @@ func TestRemoveTemps(t *testing.T) {
 		t.Errorf("CreateNew left a dead writer's temporary file %s (%v)", other, err)
 	}
 }
+
+func TestReplace(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "state")
+	for _, data := range []string{"one", "two, longer", "3"} {
+		if err := atomicfile.Replace(name, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(name)
+		if err != nil || string(got) != data {
+			t.Fatalf("after Replace(%q): %q, %v", data, got, err)
+		}
+		if left := temps(t, name); len(left) != 0 {
+			t.Fatalf("temporary files left: %v", left)
+		}
+	}
+	fi, err := os.Stat(name)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+	if err := atomicfile.Replace(filepath.Join(name, "sub"), []byte("x"), 0o600); err == nil {
+		t.Fatal("Replace under a regular file succeeded")
+	}
+}

@@ -6,7 +6,8 @@
 #   PostgreSQL  (Debian's postgresql, wal_level=logical for CDC)
 #   Kafka-protocol broker (this repo's `crossledger broker`, kfake with a data dir)
 #
-# and what the browser tests need: Debian's chromium, ops/browser's npm ci.
+# and what the browser tests need: Debian's chromium, ops/browser's npm ci;
+# and what the interop tests need: torchwood's litewitness, openssh-client.
 #
 # Usage:
 #   services.sh start RUN_DIR BIN   start all three, set up the browser; writes RUN_DIR/env (shell exports)
@@ -154,6 +155,26 @@ setup_browser() {
 	mkdir -p "$1/artifacts"
 }
 
+# setup_interop RUN_DIR: the independent implementations the interop tests
+# run against. torchwood's litewitness and witnessctl (a C2SP tlog-witness
+# nobody here wrote), built with `go install` at a pinned version, and
+# Debian's openssh-client, whose ssh-agent holds litewitness's key. Not a
+# server: each test starts its own litewitness.
+TORCHWOOD_VERSION=v0.6.1
+setup_interop() {
+	command -v ssh-agent >/dev/null && command -v ssh-add >/dev/null && command -v ssh-keygen >/dev/null ||
+		apt_install openssh-client
+	local bindir=$1/bin
+	mkdir -p "$bindir"
+	log "go install filippo.io/torchwood/cmd/{litewitness,witnessctl}@$TORCHWOOD_VERSION"
+	GOBIN=$bindir GOFLAGS= go install "filippo.io/torchwood/cmd/litewitness@$TORCHWOOD_VERSION" \
+		"filippo.io/torchwood/cmd/witnessctl@$TORCHWOOD_VERSION" >"$1/torchwood-install.log" 2>&1 ||
+		{ cat "$1/torchwood-install.log" >&2; die "couldn't install litewitness $TORCHWOOD_VERSION"; }
+	[ -x "$bindir/litewitness" ] && [ -x "$bindir/witnessctl" ] || die "litewitness or witnessctl missing after go install"
+	echo "export CROSSLEDGER_TEST_LITEWITNESS=$bindir/litewitness" >>"$1/env"
+	echo "export CROSSLEDGER_TEST_WITNESSCTL=$bindir/witnessctl" >>"$1/env"
+}
+
 stop_all() {
 	local run=$1
 	if [ -f "$run/postgres/pid" ]; then
@@ -184,6 +205,7 @@ start)
 	start_postgres "$run"
 	start_broker "$run" "$bin"
 	setup_browser "$run"
+	setup_interop "$run"
 	echo "export CROSSLEDGER_REQUIRE_SERVICES=1" >>"$run/env"
 	;;
 stop) stop_all "${2:?run dir}" ;;

@@ -18,6 +18,9 @@ const (
 	EnvPostgres   = "CROSSLEDGER_TEST_POSTGRES"   // PostgreSQL URL (wal_level=logical)
 	EnvKafka      = "CROSSLEDGER_TEST_KAFKA"      // host:port of the Kafka-protocol broker
 	EnvRequire    = "CROSSLEDGER_REQUIRE_SERVICES"
+	// Paths of torchwood's litewitness and witnessctl binaries.
+	EnvLitewitness = "CROSSLEDGER_TEST_LITEWITNESS"
+	EnvWitnessctl  = "CROSSLEDGER_TEST_WITNESSCTL"
 )
 
 // Required reports whether missing services must fail tests.
@@ -31,6 +34,12 @@ func Postgres(t testing.TB) string { return need(t, EnvPostgres, "PostgreSQL") }
 
 // Kafka returns the broker address or skips/fails t.
 func Kafka(t testing.TB) string { return need(t, EnvKafka, "Kafka-protocol broker") }
+
+// Litewitness returns the paths of torchwood's litewitness and witnessctl
+// or skips/fails t.
+func Litewitness(t testing.TB) (litewitness, witnessctl string) {
+	return need(t, EnvLitewitness, "torchwood's litewitness"), need(t, EnvWitnessctl, "torchwood's witnessctl")
+}
 
 func need(t testing.TB, env, what string) string {
 	t.Helper()
