@@ -34,6 +34,7 @@ type cliEnv struct {
 }
 
 var commands = []command{
+	{"audit", "audit the whole ledger from its public HTTP API and public keys: checkpoints, consistency, every entry's signature and seq", runAudit},
 	{"bench", "measure the ledger end to end in one process: bench ingest (throughput, receipt latency, vs. one core's Ed25519 verify rate)", runBench},
 	{"broker", "run the embedded Kafka-protocol broker (kfake) with its data on disk", runBroker},
 	{"dev", "run the whole ledger in one process on embedded defaults (broker, ingest, log, SQLite projection, demo departments) under ./data", runDev},
