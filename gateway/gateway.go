@@ -272,6 +272,9 @@ func (g *Gateway) Close() error {
 // while it does not change).
 func (g *Gateway) checkpoint() (signed []byte, cp merkle.Checkpoint, err error) {
 	signed = g.deps.Log.Checkpoint()
+	if signed == nil {
+		return nil, merkle.Checkpoint{}, errors.New("gateway: the log has published no checkpoint yet (its witnesses have not cosigned one)")
+	}
 	g.cpMu.Lock()
 	defer g.cpMu.Unlock()
 	if slices.Equal(signed, g.cpLast) {
@@ -285,9 +288,14 @@ func (g *Gateway) checkpoint() (signed []byte, cp merkle.Checkpoint, err error) 
 	return signed, cp, nil
 }
 
-// ledgerSize returns the size of l's current checkpoint.
+// ledgerSize returns the size of l's current checkpoint: 0 before a
+// witnessed log published its first.
 func ledgerSize(l Ledger) (uint64, error) {
-	cp, _, err := merkle.ParseCheckpoint(l.Checkpoint(), l.Verifier())
+	signed := l.Checkpoint()
+	if signed == nil {
+		return 0, nil
+	}
+	cp, _, err := merkle.ParseCheckpoint(signed, l.Verifier())
 	if err != nil {
 		return 0, err
 	}

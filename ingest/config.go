@@ -77,6 +77,14 @@ type Config struct {
 	// watch its space separately. In the YAML file a size ("1GiB",
 	// "500 MB"). Default 1 GiB.
 	MinFreeDisk bytesize.Size `yaml:"min_free_disk"`
+
+	// MaxUnwitnessed is how many committed entries may wait for the
+	// witnesses' cosignatures (with a witness policy) before ingest pauses
+	// (see [ErrPushback]); it also pauses as soon as a cosigning round
+	// fails to meet the quorum with entries waiting. Receipts of waiting
+	// entries are sent once a cosigned checkpoint covers them. Default
+	// 10000.
+	MaxUnwitnessed uint64 `yaml:"max_unwitnessed"`
 }
 
 // SetDefaults fills zero fields with their defaults.
@@ -116,6 +124,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MinFreeDisk == 0 {
 		c.MinFreeDisk = 1 << 30
+	}
+	if c.MaxUnwitnessed == 0 {
+		c.MaxUnwitnessed = 10000
 	}
 }
 

@@ -54,12 +54,25 @@
 //
 // # Backpressure
 //
-// Before each batch ingest waits while the projection is more than
-// Config.MaxProjectionLag entries behind the log, or the payload file
-// system has less than Config.MinFreeDisk free; it stops fetching rather
+// Before each batch ingest waits while committed entries wait for the
+// witnesses' quorum (with a witness policy: more than
+// Config.MaxUnwitnessed of them, or any after a round that missed the
+// quorum), the projection is more than Config.MaxProjectionLag entries
+// behind the log, or the payload file system has less than
+// Config.MinFreeDisk free; it stops fetching rather
 // than buffering (the readers block on the full channel), logs one warning
 // when it pauses and one line when it resumes, and reports it as
 // crossledger_ingest_paused{reason} and [Ingester.Paused].
+//
+// # Witnesses
+//
+// With Deps.Witnessing the log publishes a checkpoint only once a quorum
+// of witnesses cosigned it (merkle/witness): receipts carry proofs
+// against published checkpoints only, so a receipt waits until one
+// covers its entry, and the projector projects only published entries.
+// Below quorum nothing new is published and ingest pauses; nothing is
+// lost — the entries are committed, and their receipts go out once the
+// witnesses are back.
 //
 // # The projector
 //

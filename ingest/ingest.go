@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/crossledger/crossledger/internal/topics"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/crossledger/crossledger/internal/topics"
+	"github.com/crossledger/crossledger/merkle/witness"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -62,6 +64,7 @@ type Ingester struct {
 	answers chan []*item
 
 	lag    ProjectionProgress // nil: no projection check
+	wit    Witnessing         // nil: the log publishes every commit
 	statfs func(dir string) (free uint64, err error)
 	pb     pushback
 
@@ -87,9 +90,21 @@ type Deps struct {
 	// entries behind the log (see [ErrPushback]). Typically the
 	// [Projector] that runs beside ingest. Nil: no projection check.
 	Projection ProjectionProgress
+	// Witnessing, if set, publishes the log's checkpoints once witnesses
+	// cosigned them (the log is opened with merkle.Options.Witnessed):
+	// ingest notifies it after each append, sends receipts only for
+	// entries a published checkpoint covers, and pauses on its backlog
+	// (see [Config.MaxUnwitnessed]). Typically a *witness.Publisher.
+	Witnessing Witnessing
 	// Registerer, if set, gets ingest's Prometheus metrics
 	// (crossledger_ingest_*, listed in metrics.go). Nil: no metrics.
 	Registerer prometheus.Registerer
+}
+
+// Witnessing is the witness publisher as ingest sees it.
+type Witnessing interface {
+	Notify()
+	Status() witness.Status
 }
 
 // New prepares an Ingester: it opens the payload store (dropping payloads
@@ -124,7 +139,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Ingester, error) {
 	}
 	in := &Ingester{
 		cfg: cfg, log: deps.Log, catalog: deps.Catalog, keys: deps.Keys, payloads: pl, logger: deps.Logger,
-		leaves: map[string][]uint64{}, lag: deps.Projection, statfs: freeDisk, m: m,
+		leaves: map[string][]uint64{}, lag: deps.Projection, wit: deps.Witnessing, statfs: freeDisk, m: m,
 	}
 	if raw := deps.Log.State(); len(raw) > 0 {
 		if err := json.Unmarshal(raw, &in.st); err != nil {
@@ -569,6 +584,9 @@ func (in *Ingester) sequence(ctx context.Context, batch []*item) (rest []*item, 
 		}
 		in.m.accepted.Add(float64(len(accepted)))
 		in.m.logSize.Set(float64(in.log.Size()))
+		if in.wit != nil {
+			in.wit.Notify()
+		}
 	}
 	in.m.held.Set(float64(in.seq.heldCount()))
 	if in.answers == nil || len(answered) == 0 {
@@ -577,8 +595,21 @@ func (in *Ingester) sequence(ctx context.Context, batch []*item) (rest []*item, 
 	select {
 	case in.answers <- answered:
 		return rest, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	default:
+	}
+	// The receipt producer is behind (receipts waiting for the witnesses,
+	// or a slow receipts topic): wait, keeping the pause state current.
+	t := time.NewTicker(pushbackPoll)
+	defer t.Stop()
+	for {
+		select {
+		case in.answers <- answered:
+			return rest, nil
+		case <-t.C:
+			in.refreshPause()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -629,6 +660,19 @@ func (s seqSource) Admit(it *item, leaf uint64) error { return s.in.admit(it, le
 func (in *Ingester) answer(ctx context.Context, items []*item) error {
 	if len(items) == 0 {
 		return nil
+	}
+	// Receipts carry proofs against the published checkpoint: wait until
+	// one covers every logged item (at once without witnesses).
+	need := uint64(0)
+	for _, it := range items {
+		if it.err == nil {
+			need = max(need, it.leaf+1)
+		}
+	}
+	if need > 0 {
+		if err := in.log.WaitPublished(ctx, need); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	defer in.m.observeStage(stageReceipts, start)

@@ -25,7 +25,8 @@ import (
 //	crossledger_ingest_stage_seconds{stage}             histogram: verify | append (payloads + log append + fsync) | receipts
 //	crossledger_ingest_receipt_errors_total             receipt batches given up on after retries
 //	crossledger_ingest_log_size                         entries in the log
-//	crossledger_ingest_paused{reason}                   1 while ingest stops fetching: projection-lag | disk
+//	crossledger_ingest_paused{reason}                   1 while ingest stops fetching: witnesses | projection-lag | disk
+//	crossledger_ingest_unwitnessed_entries              committed entries not yet in a published (cosigned) checkpoint
 //	crossledger_projector_watermark                     log size the projection has reached
 //	crossledger_projector_lag_entries                   log size minus watermark, as of the projector's last step
 //	crossledger_projector_entries_total                 entries written to the projection store
@@ -34,9 +35,13 @@ import (
 
 // Pause reasons: the reason label of crossledger_ingest_paused.
 const (
+	PauseWitnesses     = "witnesses"
 	PauseProjectionLag = "projection-lag"
 	PauseDisk          = "disk"
 )
+
+// pauseReasons are all the reason label values.
+var pauseReasons = []string{PauseWitnesses, PauseProjectionLag, PauseDisk}
 
 // Processing stages: the stage label of crossledger_ingest_stage_seconds.
 const (
@@ -60,6 +65,7 @@ type ingestMetrics struct {
 	receiptErrors prometheus.Counter
 	logSize       prometheus.Gauge
 	paused        *prometheus.GaugeVec
+	unwitnessed   prometheus.Gauge
 }
 
 // newIngestMetrics makes ingest's metrics and registers them with r (if
@@ -90,7 +96,9 @@ func newIngestMetrics(r prometheus.Registerer) (*ingestMetrics, error) {
 		logSize: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "log_size",
 			Help: "Entries in the log."}),
 		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "paused",
-			Help: "1 while ingest stops fetching because the projection lags (projection-lag) or the disk is short (disk)."}, []string{"reason"}),
+			Help: "1 while ingest stops fetching because the witnesses' quorum is not met (witnesses), the projection lags (projection-lag) or the disk is short (disk)."}, []string{"reason"}),
+		unwitnessed: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "unwitnessed_entries",
+			Help: "Committed entries not yet in a published checkpoint (waiting for the witnesses' cosignatures); their receipts wait."}),
 	}
 	for _, s := range []string{stageVerify, stageAppend, stageReceipts} {
 		m.stage.WithLabelValues(s)
@@ -133,19 +141,23 @@ func newIngestMetrics(r prometheus.Registerer) (*ingestMetrics, error) {
 	if m.paused, err = register(r, m.paused); err != nil {
 		return nil, err
 	}
+	if m.unwitnessed, err = register(r, m.unwitnessed); err != nil {
+		return nil, err
+	}
 	m.initPaused()
 	return m, nil
 }
 
-// initPaused shows both pause reasons at 0 from the start.
+// initPaused shows every pause reason at 0 from the start.
 func (m *ingestMetrics) initPaused() {
-	m.paused.WithLabelValues(PauseProjectionLag).Set(0)
-	m.paused.WithLabelValues(PauseDisk).Set(0)
+	for _, r := range pauseReasons {
+		m.paused.WithLabelValues(r).Set(0)
+	}
 }
 
-// setPaused sets the paused gauge: 1 for reason (if not ""), 0 for the other.
+// setPaused sets the paused gauge: 1 for reason (if not ""), 0 for the others.
 func (m *ingestMetrics) setPaused(reason string) {
-	for _, r := range []string{PauseProjectionLag, PauseDisk} {
+	for _, r := range pauseReasons {
 		v := 0.0
 		if r == reason {
 			v = 1

@@ -205,10 +205,11 @@ crossledger_ingest_log_size 5
 # TYPE crossledger_ingest_messages_consumed_total counter
 crossledger_ingest_messages_consumed_total{topic=%q} 0
 crossledger_ingest_messages_consumed_total{topic=%q} 10
-# HELP crossledger_ingest_paused 1 while ingest stops fetching because the projection lags (projection-lag) or the disk is short (disk).
+# HELP crossledger_ingest_paused 1 while ingest stops fetching because the witnesses' quorum is not met (witnesses), the projection lags (projection-lag) or the disk is short (disk).
 # TYPE crossledger_ingest_paused gauge
 crossledger_ingest_paused{reason="disk"} 0
 crossledger_ingest_paused{reason="projection-lag"} 0
+crossledger_ingest_paused{reason="witnesses"} 0
 # HELP crossledger_ingest_rejected_total Messages rejected, by the reason in their receipt.
 # TYPE crossledger_ingest_rejected_total counter
 crossledger_ingest_rejected_total{reason="bad-signature"} 1

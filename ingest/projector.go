@@ -156,7 +156,7 @@ func (p *Projector) step(ctx context.Context, m *projectorMetrics) (int, error) 
 		return 0, fmt.Errorf("ingest: couldn't read projection watermark: %w", err)
 	}
 	p.projected.Store(wm.Size)
-	size := p.Log.Size()
+	size := p.Log.PublishedSize() // with witnesses, only what a quorum cosigned is shown
 	m.watermark.Set(float64(wm.Size))
 	m.lag.Set(float64(size - min(size, wm.Size)))
 	if wm.Size >= size {

@@ -12,7 +12,9 @@ import (
 
 // ErrPushback is wrapped by the reason ingest pauses: the projection is
 // more than [Config.MaxProjectionLag] entries behind the log, or the payload
-// directory's file system has less than [Config.MinFreeDisk] bytes free.
+// directory's file system has less than [Config.MinFreeDisk] bytes free, or
+// (with [Deps.Witnessing]) committed entries wait for the witnesses'
+// quorum (see [Config.MaxUnwitnessed]).
 // While paused, ingest fetches and appends nothing; the readers block on
 // the bounded batch channel, so memory stays bounded, and unconsumed
 // messages wait in Kafka. It resumes by itself once the condition clears.
@@ -78,6 +80,19 @@ func (in *Ingester) Paused() (bool, string) {
 // take another batch at log size size, or nil. A failing statfs does not
 // pause ingest (it is logged once): a broken check must not halt the log.
 func (in *Ingester) checkPushback(size uint64) error {
+	if in.wit != nil {
+		pub := in.log.PublishedSize()
+		in.m.unwitnessed.Set(float64(size - min(size, pub)))
+		st := in.wit.Status()
+		if waiting := size - min(size, pub); waiting > in.cfg.MaxUnwitnessed || waiting > 0 && !st.OK {
+			why := st.Reason
+			if why == "" {
+				why = "cosigning in progress"
+			}
+			return &pauseError{PauseWitnesses, fmt.Errorf("%w: %d committed entries wait for the witnesses (log size %d, published %d, max_unwitnessed %d): %s",
+				ErrPushback, waiting, size, pub, in.cfg.MaxUnwitnessed, why)}
+		}
+	}
 	if in.lag != nil {
 		if p := in.lag.ProjectedSize(); p < size && size-p > in.cfg.MaxProjectionLag {
 			return &pauseError{PauseProjectionLag, fmt.Errorf("%w: projection is %d entries behind the log (size %d, projected %d), max_projection_lag %d",
@@ -100,6 +115,26 @@ func (in *Ingester) checkPushback(size uint64) error {
 	return nil
 }
 
+// refreshPause evaluates the pushback condition and records it (state,
+// gauge, one log line on each change); it returns the reason to pause.
+func (in *Ingester) refreshPause() error {
+	reason := in.checkPushback(in.log.Size())
+	in.pb.mu.Lock()
+	was := in.pb.reason
+	in.pb.reason = reason
+	in.pb.mu.Unlock()
+	if pauseReason(reason) != pauseReason(was) {
+		in.m.setPaused(pauseReason(reason))
+	}
+	switch {
+	case reason != nil && (was == nil || pauseReason(was) != pauseReason(reason)):
+		in.logger.Warn("pausing ingest: not fetching", "pause", pauseReason(reason), "reason", reason.Error())
+	case reason == nil && was != nil:
+		in.logger.Info("resuming ingest", "paused_for", was.Error())
+	}
+	return reason
+}
+
 // waitRoom blocks while ingest must hold back, logging when it starts
 // pausing (warn) and when it resumes (info), and setting the paused gauge
 // (crossledger_ingest_paused{reason}). It returns ctx's error if ctx
@@ -107,21 +142,7 @@ func (in *Ingester) checkPushback(size uint64) error {
 func (in *Ingester) waitRoom(ctx context.Context) error {
 	var t *time.Ticker
 	for {
-		reason := in.checkPushback(in.log.Size())
-		in.pb.mu.Lock()
-		was := in.pb.reason
-		in.pb.reason = reason
-		in.pb.mu.Unlock()
-		if pauseReason(reason) != pauseReason(was) {
-			in.m.setPaused(pauseReason(reason))
-		}
-		switch {
-		case reason != nil && was == nil:
-			in.logger.Warn("pausing ingest: the projection or disk falls behind; not fetching", "pause", pauseReason(reason), "reason", reason.Error())
-		case reason == nil && was != nil:
-			in.logger.Info("resuming ingest", "paused_for", was.Error())
-		}
-		if reason == nil {
+		if in.refreshPause() == nil {
 			return nil
 		}
 		if t == nil {

@@ -35,6 +35,12 @@ On metrics.listen it serves:
   /healthz  200 while the process runs
   /readyz   200 when the log is open (not standby), a broker answers and ingest is not paused
 
+With log.witness_policy (a C2SP tlog-policy file naming witnesses and their
+URLs), a checkpoint is published — at /checkpoint, in receipts and proofs —
+only once the policy's quorum cosigned it; below quorum nothing new is
+published, receipts wait and ingest pauses (/readyz and
+crossledger_ingest_paused{reason="witnesses"} say so).
+
 It holds the log's writer lock. With log.wait_for_lock (the default), a
 second instance on the same log directory waits as a standby (its /readyz
 says so) and takes over when the first exits. SIGTERM or Ctrl-C stops, in
@@ -131,6 +137,10 @@ func (n *ingestNode) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	policy, err := cfg.WitnessPolicy()
+	if err != nil {
+		return err
+	}
 
 	reg := node.NewRegistry()
 	ln, err := net.Listen("tcp", cfg.Metrics.Listen)
@@ -157,6 +167,7 @@ func (n *ingestNode) run(ctx context.Context) error {
 			n.logger.Info("the log is held by another writer; waiting as standby", "dir", cfg.Log.Dir)
 		},
 		Ingest: cfg.IngestConfig(), Catalog: catalog, Keys: ring, LedgerSecret: secret,
+		Witnesses: policy, WitnessTimeout: cfg.Log.WitnessTimeout,
 		Store: storeConfig(cfg), ProjectionBatch: cfg.Store.BatchSize,
 		Logger: n.logger, Registerer: reg,
 	})
@@ -183,6 +194,10 @@ func (n *ingestNode) run(ctx context.Context) error {
 	n.state.Store(nodeRunning)
 	n.logger.Info("ingest running", "log_size", nd.Log.Size(), "brokers", strings.Join(cfg.Kafka.Brokers, ","),
 		"changes_topic", cfg.Kafka.Topics.Changes)
+	if policy != nil {
+		n.logger.Info("publishing only checkpoints the witnesses' quorum cosigned", "quorum", policy.Quorum(), "witnesses", len(policy.Witnesses),
+			"published_size", nd.Log.PublishedSize())
+	}
 
 	// The node stops ingest, then the projector, when ctx ends or either
 	// fails; the metrics server failing stops it too.

@@ -47,6 +47,7 @@ var commands = []command{
 	{"log", "inspect and verify a log directory (fsck, checkpoint)", runLog},
 	{"reproject", "rebuild a projection store (SQLite or ClickHouse) from the log and payloads, with progress", runReproject},
 	{"verify", "verify a saved gateway response offline: signatures, disclosures, inclusion proofs, checkpoints", runVerify},
+	{"witness", "run a C2SP tlog-witness: cosign checkpoints of the configured logs after checking consistency", runWitness},
 }
 
 func main() {

@@ -15,13 +15,14 @@ import (
 	"github.com/crossledger/crossledger/gateway/verify"
 	"github.com/crossledger/crossledger/internal/keyfile"
 	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/merkle/witness"
 	"github.com/crossledger/crossledger/schema"
 )
 
 // verifyStdin is what "-" reads; tests replace it.
 var verifyStdin io.Reader = os.Stdin
 
-const verifySynopsis = `verify RESPONSE.json|- [--log-key VKEY|@FILE] [--data DIR] [--keys GENESIS.yaml] [--schemas DIR|demo]
+const verifySynopsis = `verify RESPONSE.json|- [--log-key VKEY|@FILE] [--data DIR] [--keys GENESIS.yaml] [--schemas DIR|demo] [--policy FILE]
 
 Checks a saved gateway response offline: every record's envelope is
 signed by its department (key from --keys), every value shown opens the
@@ -34,7 +35,9 @@ in fields); alias anything else.
 The log key is --log-key, a verifier key "<origin>+<hash>+<key>" or
 @FILE holding one (as 'crossledger keygen log' writes ORIGIN.pub);
 without it, the one derived from the key 'crossledger dev' keeps in
-DIR/log.key. Exit status: 0 everything verifies, 1 something does not
+DIR/log.key. With --policy (a C2SP tlog-policy file), every checkpoint
+must also carry valid cosignatures meeting its quorum, and the witnesses
+that vouched are printed. Exit status: 0 everything verifies, 1 something does not
 (each failure is printed with its JSON path) or the input is unreadable,
 2 usage error.`
 
@@ -44,6 +47,7 @@ func runVerify(_ context.Context, env *cliEnv, args []string) error {
 	data := f.String("data", "data", "a 'crossledger dev' data directory, for the default --log-key")
 	keys := f.String("keys", "", "genesis file with the department keys (default: the built-in demo genesis)")
 	schemas := f.String("schemas", "", "also check records against these department schemas (a directory, or demo for the built-in ones)")
+	policyFile := f.String("policy", "", "C2SP tlog-policy file: require its witnesses' quorum on every checkpoint")
 	pos, err := parseInterspersed(f, args)
 	if err != nil {
 		return err
@@ -72,6 +76,17 @@ func runVerify(_ context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		opts = append(opts, verify.WithCatalog(c))
+	}
+	if *policyFile != "" {
+		b, err := os.ReadFile(*policyFile)
+		if err != nil {
+			return fmt.Errorf("couldn't read the policy: %w", err)
+		}
+		p, err := witness.ParsePolicy(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *policyFile, err)
+		}
+		opts = append(opts, verify.WithPolicy(p))
 	}
 	name := pos[0]
 	var in []byte
@@ -105,11 +120,11 @@ func printReport(w io.Writer, name string, rep *verify.Report) {
 		fmt.Fprintf(w, "checkpoint: none verified\n")
 	case 1:
 		c := rep.Checkpoints[0]
-		fmt.Fprintf(w, "checkpoint: %s size %d root %s\n", c.Origin, c.Size, c.RootHash)
+		fmt.Fprintf(w, "checkpoint: %s size %d root %s%s\n", c.Origin, c.Size, c.RootHash, vouched(c))
 	default:
 		fmt.Fprintf(w, "checkpoints (this response does not prove them consistent; ask the log for a consistency proof):\n")
 		for _, c := range rep.Checkpoints {
-			fmt.Fprintf(w, "  %s size %d root %s (%d %s)\n", c.Origin, c.Size, c.RootHash, c.Records, plural(c.Records, "record", "records"))
+			fmt.Fprintf(w, "  %s size %d root %s (%d %s)%s\n", c.Origin, c.Size, c.RootHash, c.Records, plural(c.Records, "record", "records"), vouched(c))
 		}
 	}
 	if rep.AccessID != "" {
@@ -127,6 +142,14 @@ func printReport(w io.Writer, name string, rep *verify.Report) {
 	if rep.OK() {
 		fmt.Fprintf(w, "ok: every record is signed by its department, every value shown is the one it signed, and every record is in the log\n")
 	}
+}
+
+// vouched names the witnesses that cosigned a checkpoint (with --policy).
+func vouched(c verify.Checkpoint) string {
+	if len(c.Witnesses) == 0 {
+		return ""
+	}
+	return ", cosigned by " + strings.Join(c.Witnesses, ", ")
 }
 
 func plural(n int, one, many string) string {

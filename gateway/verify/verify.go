@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/merkle/witness"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -70,6 +71,10 @@ const (
 	Inclusion Problem = "inclusion"
 	// Fork: two signed checkpoints of one size with different roots.
 	Fork Problem = "fork"
+	// Quorum: with [WithPolicy], a checkpoint lacks the cosignatures of
+	// the policy's quorum of witnesses, or one of its cosignatures by a
+	// known witness does not verify.
+	Quorum Problem = "quorum"
 )
 
 // Failure is one thing that did not verify.
@@ -90,6 +95,9 @@ type Checkpoint struct {
 	Size     uint64
 	RootHash string // standard base64
 	Records  int    // records whose proofs are against it
+	// Witnesses are, with [WithPolicy], the policy names of the witnesses
+	// whose cosignatures on it verified.
+	Witnesses []string
 }
 
 // Report is the outcome of [Response].
@@ -120,6 +128,13 @@ type Option func(*options)
 
 type options struct {
 	catalog *schema.Catalog
+	policy  *witness.Policy
+}
+
+// WithPolicy also requires every checkpoint to carry cosignatures meeting
+// the C2SP tlog-policy's quorum, and reports which witnesses vouched.
+func WithPolicy(p *witness.Policy) Option {
+	return func(o *options) { o.policy = p }
 }
 
 // WithCatalog also checks records against their record types: the
@@ -154,7 +169,7 @@ func Response(data []byte, logVerifier note.Verifier, keys *schema.KeyRing, opts
 	if !hasData && !hasErrs {
 		return nil, errors.New(`verify: couldn't read the response: it has neither "data" nor "errors", so it is not a GraphQL response`)
 	}
-	v := &verifier{log: logVerifier, keys: keys, report: &Report{}, roots: map[uint64]seenRoot{}, cps: map[string]*Checkpoint{}}
+	v := &verifier{log: logVerifier, keys: keys, report: &Report{}, roots: map[uint64]seenRoot{}, cps: map[string]*Checkpoint{}, witnesses: map[string][]string{}}
 	for _, o := range opts {
 		o(&v.opts)
 	}
@@ -193,6 +208,8 @@ type verifier struct {
 	report *Report
 	roots  map[uint64]seenRoot    // tree size → first root seen, for fork detection
 	cps    map[string]*Checkpoint // size/root → checkpoint
+	// witnesses: signed checkpoint → the policy names that cosigned it
+	witnesses map[string][]string
 }
 
 type seenRoot struct {
@@ -360,13 +377,21 @@ func (v *verifier) proof(val *value, path string, entry []byte) (p *merkle.Proof
 		v.fail(path, Inclusion, "the inclusion proof does not prove this envelope at leaf %d in the tree of size %d: the envelope or the proof was altered", p.Index, c.Size)
 		return p, nil, true
 	}
-	return p, v.noteCheckpoint(c, path), true
+	return p, v.noteCheckpoint(c, p.Checkpoint, path), true
 }
 
 // checkpoint verifies a signed checkpoint note.
 func (v *verifier) checkpoint(signed []byte, path string) (merkle.Checkpoint, bool) {
 	c, _, err := merkle.ParseCheckpoint(signed, v.log)
 	if err == nil {
+		if v.opts.policy != nil {
+			vd, err := v.opts.policy.Check(signed, v.log)
+			if err != nil {
+				v.fail(path, Quorum, "the checkpoint is not vouched for by the policy's witnesses: %v", strings.TrimPrefix(err.Error(), "witness: "))
+				return merkle.Checkpoint{}, false
+			}
+			v.witnesses[string(signed)] = vd.Witnesses
+		}
 		return c, true
 	}
 	var unverified *note.UnverifiedNoteError
@@ -383,7 +408,7 @@ func (v *verifier) checkpoint(signed []byte, path string) (merkle.Checkpoint, bo
 }
 
 // noteCheckpoint records a verified checkpoint and reports a fork.
-func (v *verifier) noteCheckpoint(c merkle.Checkpoint, path string) *Checkpoint {
+func (v *verifier) noteCheckpoint(c merkle.Checkpoint, signed []byte, path string) *Checkpoint {
 	root := base64.StdEncoding.EncodeToString(c.Hash)
 	if seen, ok := v.roots[c.Size]; ok && seen.hash != root {
 		v.fail(path, Fork, "the log signed two different trees of size %d (root %s here, %s at %s): the log forked; keep this response as evidence", c.Size, root, seen.hash, seen.path)
@@ -396,6 +421,12 @@ func (v *verifier) noteCheckpoint(c merkle.Checkpoint, path string) *Checkpoint 
 		cp = &Checkpoint{Origin: c.Origin, Size: c.Size, RootHash: root}
 		v.cps[k] = cp
 	}
+	for _, w := range v.witnesses[string(signed)] {
+		if !slices.Contains(cp.Witnesses, w) {
+			cp.Witnesses = append(cp.Witnesses, w)
+		}
+	}
+	slices.Sort(cp.Witnesses)
 	return cp
 }
 
@@ -411,7 +442,7 @@ func (v *verifier) checkpointObject(obj, signed *value, path string) {
 	if !ok {
 		return
 	}
-	v.noteCheckpoint(c, sp)
+	v.noteCheckpoint(c, []byte(signed.str), sp)
 	if o, ok := obj.get("origin"); ok && (o.kind != kString || o.str != c.Origin) {
 		v.fail(member(path, "origin"), RecordMismatch, "origin differs from the signed checkpoint's origin %q", c.Origin)
 	}

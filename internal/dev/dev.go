@@ -82,6 +82,8 @@ type devLedger struct {
 	srv         *http.Server
 	reg         *prometheus.Registry // metrics of ingest, the projector and the gateway, on /metrics
 	gw          *Gateway
+	wits        *Witnesses
+	logVKey     string
 
 	rejected atomic.Int64
 	closers  []func() error
@@ -109,7 +111,19 @@ func (d *devLedger) open(ctx context.Context) error {
 	}
 
 	d.reg = node.NewRegistry()
-	core, err := OpenLocal(ctx, logger, d.opts.Data, node.LocalConfig{BrokerListen: d.opts.Broker,
+	skey, err := LogKey(d.path("log.key"))
+	if err != nil {
+		return err
+	}
+	if d.logVKey, err = merkle.VerifierKey(skey); err != nil {
+		return err
+	}
+	origin, _, _ := strings.Cut(d.logVKey, "+")
+	if d.wits, err = StartWitnesses(d.path("witnesses"), DevWitnesses, DevQuorum, origin, d.logVKey, logger); err != nil {
+		return err
+	}
+	d.defer_(d.wits.Close) // after the node: it stops publishing first
+	core, err := OpenLocal(ctx, logger, d.opts.Data, node.LocalConfig{BrokerListen: d.opts.Broker, Witnesses: d.wits.Policy,
 		Store: node.StoreConfig{SQLite: &sqlite.Config{Path: d.path("projection.db")}}, Registerer: d.reg})
 	if err != nil {
 		return err
@@ -414,7 +428,10 @@ func (d *devLedger) banner(p *devPlan) {
   projection %s  (SQLite)
   adapters   %s  (outboxes %s)
   simulator  seed %d, %d residents; %s; %s
+  witnesses  %s  (%d of %d cosign each checkpoint before it is published; policy %s)
+  log key    %s
   tile API   http://%s/checkpoint  /tile/...  /proof/inclusion?index=&size=  /proof/consistency?from=&to=  (metrics: /metrics)
+  audit      crossledger audit --url http://%s/ --log-key %s --genesis demo --schemas demo --policy %s --state %s
   gateway    http://%s/graphql  (access entries signed as %q; token issuer %s)
   graphiql   http://%s/
   token      %s
@@ -424,9 +441,20 @@ func (d *devLedger) banner(p *devPlan) {
                -d '{"query":"{ person(citizenId: \"%s\", purpose: \"real-estate-transfer\") { departments { department records { type key fields { name value redacted } proof } } } }"}'
 `, d.Broker.Addr(), d.path("broker"), d.path("log"), d.Log.Size(), d.Log.Origin(), d.path("log.key"),
 		d.path("payloads"), d.path("projection.db"), strings.Join(depts, ", "), d.path("outbox"),
-		d.opts.Seed, d.opts.Citizens, initial, stream, d.ln.Addr(),
+		d.opts.Seed, d.opts.Citizens, initial, stream,
+		d.witnessList(), DevQuorum, len(DevWitnesses), d.wits.PolicyFile, d.logVKey,
+		d.ln.Addr(), d.ln.Addr(), d.logVKey, d.wits.PolicyFile, d.path("audit"),
 		d.ln.Addr(), GatewayID, IssuerKey(d.opts.Data), d.ln.Addr(), d.gw.Token,
 		p.example, d.opts.Data, d.ln.Addr(), p.example)
+}
+
+// witnessList is "dept URL, …" of the dev witnesses.
+func (d *devLedger) witnessList() string {
+	var parts []string
+	for _, w := range DevWitnesses {
+		parts = append(parts, w+" "+d.wits.URLs[w])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // progressLoop prints one line of progress every --progress.

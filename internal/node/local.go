@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crossledger/crossledger/ingest"
+	"github.com/crossledger/crossledger/merkle/witness"
 	"github.com/crossledger/crossledger/ops"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store"
@@ -29,6 +30,10 @@ type LocalConfig struct {
 	// Ingest is ingest's configuration; Brokers and PayloadDir are set
 	// here. Its topics are created before OpenLocal returns.
 	Ingest ingest.Config
+	// Witnesses, if set, is the policy whose quorum must cosign each
+	// checkpoint before it is published (see [Config.Witnesses]).
+	Witnesses *witness.Policy
+
 	// Store is the projection store; OpenStore, if set, opens it instead.
 	Store     StoreConfig
 	OpenStore func(context.Context) (store.Store, error)
@@ -87,7 +92,7 @@ func OpenLocal(ctx context.Context, cfg LocalConfig) (_ *Local, err error) {
 	l.Ingest = icfg
 	l.Node, err = Open(ctx, Config{
 		LogDir: filepath.Join(cfg.Dir, "log"), LogKey: cfg.LogKey, Ingest: icfg,
-		Catalog: l.Catalog, Keys: l.Keys, LedgerSecret: cfg.LedgerSecret,
+		Catalog: l.Catalog, Keys: l.Keys, LedgerSecret: cfg.LedgerSecret, Witnesses: cfg.Witnesses,
 		Store: cfg.Store, OpenStore: cfg.OpenStore, Logger: logger, Registerer: cfg.Registerer,
 	})
 	if err != nil {

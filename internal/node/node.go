@@ -18,11 +18,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/merkle/witness"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store"
 	"github.com/crossledger/crossledger/store/clickhouse"
@@ -73,6 +75,12 @@ type Config struct {
 	WaitForLock bool
 	OnStandby   func()
 
+	// Witnesses, if set, is the policy whose quorum must cosign a
+	// checkpoint before the log publishes it (its witnesses' URLs are
+	// asked); WitnessTimeout bounds one round (0: witness.DefaultTimeout).
+	Witnesses      *witness.Policy
+	WitnessTimeout time.Duration
+
 	// Ingest configures ingest (Brokers, topics, PayloadDir, tunables).
 	Ingest ingest.Config
 	// NoIngest opens only the log, payloads, store and projector (for
@@ -105,7 +113,8 @@ type Node struct {
 	Payloads  *ingest.Payloads
 	Store     store.Store
 	Projector *ingest.Projector
-	Ingester  *ingest.Ingester // nil with Config.NoIngest
+	Ingester  *ingest.Ingester   // nil with Config.NoIngest
+	Publisher *witness.Publisher // nil without Config.Witnesses
 
 	logger  *slog.Logger
 	closers []func() error
@@ -145,8 +154,17 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.NoIngest {
 		return n, nil
 	}
+	var wit ingest.Witnessing
+	if cfg.Witnesses != nil {
+		c, err := witness.NewCosigner(cfg.Witnesses, nil, cfg.WitnessTimeout, logger.With("component", "witnesses"))
+		if err != nil {
+			return nil, err
+		}
+		n.Publisher = witness.NewPublisher(n.Log, c, logger.With("component", "witnesses"))
+		wit = n.Publisher
+	}
 	n.Ingester, err = ingest.New(ctx, cfg.Ingest, ingest.Deps{Log: n.Log, Catalog: cfg.Catalog, Keys: cfg.Keys,
-		Payloads: n.Payloads, Projection: n.Projector, Logger: logger.With("component", "ingest"), Registerer: cfg.Registerer})
+		Payloads: n.Payloads, Projection: n.Projector, Witnessing: wit, Logger: logger.With("component", "ingest"), Registerer: cfg.Registerer})
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +174,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 // openLog opens the log, waiting as a standby while another process holds
 // it if cfg says so.
 func openLog(ctx context.Context, cfg Config) (*merkle.Log, error) {
-	lg, err := merkle.Open(ctx, cfg.LogDir, merkle.Options{SignerKey: cfg.LogKey})
+	opts := merkle.Options{SignerKey: cfg.LogKey, Witnessed: cfg.Witnesses != nil}
+	lg, err := merkle.Open(ctx, cfg.LogDir, opts)
 	if err == nil || !errors.Is(err, merkle.ErrLocked) {
 		return lg, err
 	}
@@ -166,15 +185,23 @@ func openLog(ctx context.Context, cfg Config) (*merkle.Log, error) {
 	if cfg.OnStandby != nil {
 		cfg.OnStandby()
 	}
-	return merkle.Open(ctx, cfg.LogDir, merkle.Options{SignerKey: cfg.LogKey, WaitForLock: true})
+	opts.WaitForLock = true
+	return merkle.Open(ctx, cfg.LogDir, opts)
 }
 
-// Run runs ingest and the projector until ctx ends or one of them fails,
-// then stops ingest first (no new appends) and the projector second. It
+// Run runs ingest, the witness publisher (with Config.Witnesses) and the
+// projector until ctx ends or one of them fails, then stops ingest first
+// (no new appends), the projector second and the publisher last. It
 // returns the first failure, naming the part; nil when ctx ended it.
 func (n *Node) Run(ctx context.Context) error {
 	if n.Ingester == nil {
 		return errors.New("node: opened without ingest")
+	}
+	if n.Publisher != nil {
+		pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
+		pubDone := make(chan struct{})
+		go func() { n.Publisher.Run(pubCtx); close(pubDone) }()
+		defer func() { stopPub(); <-pubDone }()
 	}
 	inCtx, stopIn := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIn()

@@ -10,6 +10,8 @@
 //	  dir: /var/lib/crossledger/log          # required
 //	  key_file: /etc/crossledger/log.key     # or $CROSSLEDGER_LOG_KEY
 //	  wait_for_lock: true                    # standby until the writer exits
+//	  witness_policy: /etc/crossledger/witnesses.policy  # publish only what a quorum cosigned
+//	  witness_timeout: 5s
 //	kafka:
 //	  brokers: [kafka-1:9092, kafka-2:9092]  # required
 //	  topics: {changes: crossledger.changes, access: crossledger.access,
@@ -29,6 +31,7 @@
 //	  fetch_max_wait: 250ms
 //	  max_projection_lag: 100000
 //	  min_free_disk: 1GiB
+//	  max_unwitnessed: 10000
 //	store:
 //	  sqlite: {path: /var/lib/crossledger/projection.db}
 //	  # or
@@ -70,6 +73,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -121,6 +125,8 @@ type Config struct {
 
 	// Gateway configures `crossledger gateway` (see gateway.go).
 	Gateway Gateway `yaml:"gateway"`
+	// Witness configures `crossledger witness` (see witness.go).
+	Witness Witness `yaml:"witness"`
 
 	file string     // the config file's name, for errors
 	root *yaml.Node // the decoded document, for error lines
@@ -139,6 +145,14 @@ type Log struct {
 	// writer wait as a standby and take over when that one exits (true),
 	// instead of failing at once (false). Default true.
 	WaitForLock *bool `yaml:"wait_for_lock"`
+	// WitnessPolicy is a C2SP tlog-policy file (witness lines with their
+	// URLs, groups, one quorum line): a checkpoint is published — served
+	// at /checkpoint, put in receipts and proofs — only once that quorum
+	// cosigned it. Below quorum nothing new is published and ingest
+	// pauses (ingest.max_unwitnessed). Unset: the log alone signs.
+	WitnessPolicy string `yaml:"witness_policy"`
+	// WitnessTimeout bounds one round of cosigning requests. Default 5s.
+	WitnessTimeout time.Duration `yaml:"witness_timeout"`
 
 	key string // from the environment
 }
@@ -333,6 +347,9 @@ func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) {
 	if v, ok := lookupEnv(EnvLogKey); ok && v != "" {
 		c.Log.key = strings.TrimSpace(v)
 	}
+	if v, ok := lookupEnv(EnvWitnessKey); ok && v != "" {
+		c.Witness.key = strings.TrimSpace(v)
+	}
 	if v, ok := lookupEnv(EnvLedgerSecret); ok && v != "" {
 		c.LedgerSecret = strings.TrimSpace(v)
 	}
@@ -383,6 +400,7 @@ func (c *Config) SetDefaults() {
 		def(&ch.Username, "default")
 	}
 	def(&c.Metrics.Listen, DefaultMetricsListen)
+	def(&c.Witness.Listen, DefaultWitnessListen)
 }
 
 func (c *Config) resolvePaths(base string) {
@@ -393,6 +411,9 @@ func (c *Config) resolvePaths(base string) {
 	}
 	abs(&c.Log.Dir)
 	abs(&c.Log.KeyFile)
+	abs(&c.Log.WitnessPolicy)
+	abs(&c.Witness.KeyFile)
+	abs(&c.Witness.StateDir)
 	abs(&c.Catalog.Dir)
 	abs(&c.Genesis.File)
 	abs(&c.Ingest.PayloadDir)
@@ -435,6 +456,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Ingest.ValidateTunables(); err != nil {
 		return c.ingestError(err)
+	}
+	if err := c.checkWitnessTimeout(); err != nil {
+		return err
+	}
+	if _, err := c.WitnessPolicy(); err != nil {
+		return err
 	}
 	st := c.Store
 	if st.SQLite != nil && st.ClickHouse != nil {
