@@ -62,27 +62,14 @@ func NewServer(signer *Signer, logs []LogConfig, dir string, reg prometheus.Regi
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{signer: signer, dir: dir, logger: logger, logs: map[string]note.Verifiers{}, state: map[string]logState{}}
-	for _, l := range logs {
-		if _, dup := s.logs[l.Origin]; dup {
-			return nil, fmt.Errorf("witness: log %q configured twice", l.Origin)
-		}
-		if len(l.VKeys) == 0 {
-			return nil, fmt.Errorf("witness: log %q has no keys", l.Origin)
-		}
-		var vs []note.Verifier
-		for _, k := range l.VKeys {
-			v, err := note.NewVerifier(k)
-			if err != nil {
-				return nil, fmt.Errorf("witness: log %q: key %q: %w", l.Origin, k, err)
-			}
-			if v.Name() != l.Origin {
-				return nil, fmt.Errorf("witness: log %q: key is named %q, not the origin", l.Origin, v.Name())
-			}
-			vs = append(vs, v)
-		}
-		s.logs[l.Origin] = note.VerifierList(vs...)
+	if signer == nil {
+		return nil, errors.New("witness: no signer")
 	}
+	known, err := LogVerifiers(logs)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{signer: signer, dir: dir, logger: logger, logs: known, state: map[string]logState{}}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("witness: couldn't create state directory: %w", err)
 	}
@@ -112,6 +99,34 @@ func NewServer(signer *Signer, logs []LogConfig, dir string, reg prometheus.Regi
 		s.sizes.WithLabelValues(origin).Set(float64(st.size))
 	}
 	return s, nil
+}
+
+// LogVerifiers checks a witness's log list — distinct origins, each with
+// at least one signed-note verifier key named by it — and returns the
+// verifiers by origin.
+func LogVerifiers(logs []LogConfig) (map[string]note.Verifiers, error) {
+	out := map[string]note.Verifiers{}
+	for _, l := range logs {
+		if _, dup := out[l.Origin]; dup {
+			return nil, fmt.Errorf("witness: log %q configured twice", l.Origin)
+		}
+		if len(l.VKeys) == 0 {
+			return nil, fmt.Errorf("witness: log %q has no keys", l.Origin)
+		}
+		var vs []note.Verifier
+		for _, k := range l.VKeys {
+			v, err := note.NewVerifier(k)
+			if err != nil {
+				return nil, fmt.Errorf("witness: log %q: key %q: %w", l.Origin, k, err)
+			}
+			if v.Name() != l.Origin {
+				return nil, fmt.Errorf("witness: log %q: key is named %q, not the origin", l.Origin, v.Name())
+			}
+			vs = append(vs, v)
+		}
+		out[l.Origin] = note.VerifierList(vs...)
+	}
+	return out, nil
 }
 
 func originHash(origin string) string {
