@@ -9,6 +9,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/crossledger/crossledger/internal/topics"
+	"github.com/crossledger/crossledger/merkle/witness"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -30,6 +31,11 @@ type PublisherConfig struct {
 	// LogVerifier verifies the log's checkpoints (merkle.NewSigner's
 	// verifier, or note.NewVerifier of the log's public key). Required.
 	LogVerifier note.Verifier
+	// WitnessPolicy, if set, also requires every receipt's checkpoint to
+	// carry cosignatures meeting this C2SP tlog-policy's quorum: a receipt
+	// without them does not retire its outbox row (the change is re-sent
+	// until a receipt with them comes).
+	WitnessPolicy *witness.Policy
 
 	// Brokers are the Kafka bootstrap addresses. Required.
 	Brokers []string
@@ -129,6 +135,7 @@ type Config struct {
 	Department, OutboxPath      string
 	Key                         ed25519.PrivateKey
 	LogVerifier                 note.Verifier
+	WitnessPolicy               *witness.Policy
 	Brokers                     []string
 	ChangesTopic, ReceiptsTopic string
 	ResendAfter, MaxResendAfter time.Duration
@@ -142,7 +149,7 @@ type Config struct {
 // publisher returns the publisher part of c.
 func (c *Config) publisher() PublisherConfig {
 	return PublisherConfig{
-		Department: c.Department, Key: c.Key, LogVerifier: c.LogVerifier,
+		Department: c.Department, Key: c.Key, LogVerifier: c.LogVerifier, WitnessPolicy: c.WitnessPolicy,
 		Brokers: c.Brokers, ChangesTopic: c.ChangesTopic, ReceiptsTopic: c.ReceiptsTopic, OutboxPath: c.OutboxPath,
 		ResendAfter: c.ResendAfter, MaxResendAfter: c.MaxResendAfter, OnRejected: c.OnRejected, OnAccepted: c.OnAccepted,
 		MaxBatch: c.MaxBatch, Now: c.Now, Logger: c.Logger,

@@ -73,6 +73,7 @@ type Publisher struct {
 	stopSend context.CancelFunc
 
 	verifier note.Verifier // cfg.LogVerifier, remembering good signatures
+	policyOK policyCache   // checkpoints that met cfg.WitnessPolicy
 
 	sentMu sync.Mutex
 	sentAt map[uint64]time.Time // first send of pending seqs, for Accepted

@@ -199,7 +199,12 @@ func (p *Publisher) lookUp(ctx context.Context, rs []*schema.Receipt) ([]*pendin
 func (p *Publisher) decide(rs []*schema.Receipt, rows []*pendingRow) []decision {
 	var out []decision
 	settled := map[uint64]bool{} // earlier in this batch
-	verify := func(r *schema.Receipt, envelope []byte) error { return VerifyReceipt(r, envelope, p.verifier) }
+	verify := func(r *schema.Receipt, envelope []byte) error {
+		if err := VerifyReceipt(r, envelope, p.verifier); err != nil {
+			return err
+		}
+		return p.checkPolicy(r)
+	}
 	for i, r := range rs {
 		seen := rows[i] != nil && settled[rows[i].seq]
 		d := settle(r, rows[i], seen, verify)

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/merkle/witness"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -32,6 +33,57 @@ func VerifyReceipt(r *schema.Receipt, envelope []byte, v note.Verifier) error {
 	if _, err := p.Verify(envelope, v); err != nil {
 		return err
 	}
+	return nil
+}
+
+// CheckReceiptPolicy checks that the checkpoint of r's proof carries
+// cosignatures meeting policy's quorum (r must have passed
+// [VerifyReceipt]); it returns the witnesses that vouched.
+func CheckReceiptPolicy(r *schema.Receipt, policy *witness.Policy, v note.Verifier) ([]string, error) {
+	p, err := merkle.DecodeProof([]byte(r.Proof))
+	if err != nil {
+		return nil, err
+	}
+	vd, err := policy.Check(p.Checkpoint, v)
+	if err != nil {
+		return nil, fmt.Errorf("adapters: receipt's checkpoint: %w", err)
+	}
+	return vd.Witnesses, nil
+}
+
+// policyCache remembers checkpoints that met the witness policy: receipts
+// of a batch share a few checkpoints, and each check costs one Ed25519
+// verification per cosignature.
+type policyCache struct {
+	mu sync.Mutex
+	ok map[[sha256.Size]byte]bool
+}
+
+// checkPolicy applies cfg.WitnessPolicy (if any) to r.
+func (p *Publisher) checkPolicy(r *schema.Receipt) error {
+	if p.cfg.WitnessPolicy == nil {
+		return nil
+	}
+	proof, err := merkle.DecodeProof([]byte(r.Proof))
+	if err != nil {
+		return err
+	}
+	k := sha256.Sum256(proof.Checkpoint)
+	p.policyOK.mu.Lock()
+	hit := p.policyOK.ok[k]
+	p.policyOK.mu.Unlock()
+	if hit {
+		return nil
+	}
+	if _, err := CheckReceiptPolicy(r, p.cfg.WitnessPolicy, p.verifier); err != nil {
+		return err
+	}
+	p.policyOK.mu.Lock()
+	if p.policyOK.ok == nil || len(p.policyOK.ok) >= 64 {
+		p.policyOK.ok = map[[sha256.Size]byte]bool{}
+	}
+	p.policyOK.ok[k] = true
+	p.policyOK.mu.Unlock()
 	return nil
 }
 

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -10,6 +13,8 @@ import (
 	"github.com/crossledger/crossledger/internal/bench"
 	"github.com/crossledger/crossledger/internal/dev"
 	"github.com/crossledger/crossledger/internal/node"
+	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/merkle/witness"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -58,6 +63,7 @@ func runBenchIngest(ctx context.Context, env *cliEnv, args []string) error {
 	f.IntVar(&o.Publishers, "publishers", 8, "closed loop: concurrent publishing calls per department")
 	f.IntVar(&o.Batch, "batch", 100, "closed loop: changes per call (PublishBatch; 1: Publish)")
 	f.Float64Var(&o.Rate, "rate", 0, "open loop: publish at this many changes/s (0: closed loop, as fast as it goes)")
+	f.IntVar(&o.Witnesses, "witnesses", 0, "run N local department witnesses; a majority must cosign each checkpoint before it is published (0: none)")
 	benchRunFlags(f, &o.RunOptions, "data directory for log, payloads, outboxes", "measured phase")
 	f.StringVar(&o.SQLite, "sqlite", "", "SQLite projection file (default: one in the data directory)")
 	f.StringVar(&o.ClickHouse, "clickhouse", "", "ClickHouse HOST:PORT (native) for the projection; a fresh database per run")
@@ -69,6 +75,8 @@ func runBenchIngest(ctx context.Context, env *cliEnv, args []string) error {
 	switch {
 	case o.N < 1 || o.Publishers < 1 || o.Batch < 1 || o.Rate < 0:
 		return usageErrorf(f, "need --n, --publishers, --batch ≥ 1 and --rate ≥ 0")
+	case o.Witnesses < 0 || o.Witnesses > len(depts):
+		return usageErrorf(f, "--witnesses must be in 0..%d (one per demo department)", len(depts))
 	case o.Departments < 1 || o.Departments > len(depts):
 		return usageErrorf(f, "--departments must be in 1..%d (the demo departments)", len(depts))
 	case o.SQLite != "" && o.ClickHouse != "":
@@ -154,6 +162,26 @@ func benchLedger(env *cliEnv) bench.Ledger {
 				return nil, "", err
 			}
 			return dg.Gateway, dg.Token, nil
+		},
+		StartWitnesses: func(dir string, n int) (*witness.Policy, func() error, error) {
+			skey, err := dev.LogKey(filepath.Join(dir, "log.key"))
+			if err != nil {
+				return nil, nil, err
+			}
+			vkey, err := merkle.VerifierKey(skey)
+			if err != nil {
+				return nil, nil, err
+			}
+			depts := schema.Demo().Departments()
+			if n > len(depts) {
+				return nil, nil, fmt.Errorf("at most %d witnesses (one per demo department)", len(depts))
+			}
+			origin, _, _ := strings.Cut(vkey, "+")
+			w, err := dev.StartWitnesses(filepath.Join(dir, "witnesses"), depts[:n], n/2+1, origin, vkey, env.logger)
+			if err != nil {
+				return nil, nil, err
+			}
+			return w.Policy, w.Close, nil
 		},
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/crossledger/crossledger/gateway/limits"
 	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/internal/node"
+	"github.com/crossledger/crossledger/merkle/witness"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -136,6 +137,10 @@ type Ledger struct {
 	// OpenGateway opens a gateway over l with rate limits rate, and
 	// returns it with a bearer token of a real-estate analyst it trusts.
 	OpenGateway func(ctx context.Context, l *node.Local, dir string, rate limits.RateConfig, reg prometheus.Registerer) (*node.Gateway, string, error)
+	// StartWitnesses starts n local witnesses of the log of dir (its
+	// log key made on first use, as Open does) and returns the policy a
+	// majority of them forms and how to stop them.
+	StartWitnesses func(dir string, n int) (*witness.Policy, func() error, error)
 }
 
 // Ingest runs bench ingest with the departments depts and prints its

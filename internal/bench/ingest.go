@@ -28,6 +28,7 @@ import (
 type IngestOptions struct {
 	RunOptions
 	N, Departments, Publishers, Batch int
+	Witnesses                         int // local witnesses a majority of which cosign each checkpoint (0: none)
 	Rate                              float64
 	SQLite, ClickHouse, Trace         string
 }
@@ -48,6 +49,7 @@ type IngestResult struct {
 	VerifyRate   float64 `json:"ed25519_verify_per_s"` // one core, crypto/ed25519
 	Ratio        float64 `json:"throughput_per_verify_rate"`
 	LogSize      uint64  `json:"log_size"`
+	Witnesses    int     `json:"witnesses"` // local witnesses (a majority cosigns each checkpoint)
 	CPUs         int     `json:"cpus"`
 	GoVersion    string  `json:"go_version"`
 	ErrQueued    int64   `json:"queued"` // publish calls that returned ErrQueued (sent later by the outbox)
@@ -153,6 +155,16 @@ func (b *benchIngest) run(ctx context.Context) (*IngestResult, error) {
 			path = filepath.Join(dir, "projection.db")
 		}
 		cfg.Store.SQLite = &sqlite.Config{Path: path}
+	}
+	if o.Witnesses > 0 {
+		policy, stop, err := b.ledger.StartWitnesses(dir, o.Witnesses)
+		if err != nil {
+			return nil, err
+		}
+		defer stop() // after the ledger (deferred below) has stopped
+		cfg.Witnesses = policy
+		res.Witnesses = o.Witnesses
+		b.progressf("%d local witnesses; %s must cosign each checkpoint", o.Witnesses, policy.Quorum())
 	}
 	core, err := b.ledger.Open(ctx, dir, cfg)
 	if err != nil {
@@ -433,14 +445,21 @@ func (b *benchIngest) print(r *IngestResult) error {
 		mode = fmt.Sprintf("open loop at %g changes/s", r.Rate)
 	}
 	_, err := fmt.Fprintf(b.env.Stdout, `crossledger bench ingest: %d changes, %d departments, %s
-  broker %s, store %s, %d CPUs, %s
+  broker %s, store %s, %s, %d CPUs, %s
   end to end (all receipts verified and projected): %.2f s, %.0f changes/s (all published after %.2f s)
   receipt latency: p50 %.1f ms, p99 %.1f ms, max %.1f ms
   crypto/ed25519 Verify, one core, same run: %.0f/s
   throughput / verify rate: %.3f×
-%s`, r.N, r.Departments, mode, r.Broker, r.Store, r.CPUs, r.GoVersion, r.Seconds, r.Throughput, r.PublishedSec,
+%s`, r.N, r.Departments, mode, r.Broker, r.Store, witnessText(r.Witnesses), r.CPUs, r.GoVersion, r.Seconds, r.Throughput, r.PublishedSec,
 		r.LatencyP50, r.LatencyP99, r.LatencyMax, r.VerifyRate, r.Ratio, breakdownText(r.Breakdown))
 	return err
+}
+
+func witnessText(n int) string {
+	if n == 0 {
+		return "no witnesses"
+	}
+	return fmt.Sprintf("%d local witnesses (%d must cosign)", n, n/2+1)
 }
 
 // ed25519VerifyRate measures crypto/ed25519.Verify on one goroutine for

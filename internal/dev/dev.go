@@ -134,7 +134,7 @@ func (d *devLedger) open(ctx context.Context) error {
 	for _, dept := range d.Catalog.Departments() {
 		c, err := adapters.Open(ctx, adapters.Config{
 			Department: dept, Key: schema.DemoKey(dept), RecordSecret: schema.DemoSecret(dept), Catalog: d.Catalog,
-			LogVerifier: d.Log.Verifier(), Brokers: d.Brokers, OutboxPath: d.path("outbox", dept+".db"),
+			LogVerifier: d.Log.Verifier(), WitnessPolicy: d.wits.Policy, Brokers: d.Brokers, OutboxPath: d.path("outbox", dept+".db"),
 			OnRejected: func(r adapters.Rejection) {
 				d.rejected.Add(1)
 				logger.Warn("dev: change rejected", "department", dept, "seq", r.Seq, "reason", r.Reason, "detail", r.Detail)
