@@ -33,6 +33,7 @@ type Remote struct {
 	verifier note.Verifier
 	logger   *slog.Logger
 	bundles  *lru[[][]byte] // decoded full entry bundles (immutable)
+	check    func(signed []byte) error
 
 	mu     sync.RWMutex
 	signed []byte
@@ -47,10 +48,21 @@ type Remote struct {
 // holds at most 256 entries of at most 64 KiB).
 const maxRemoteBody = 256*(2+MaxEntrySize) + 4096
 
+// RemoteOption configures [OpenRemote].
+type RemoteOption func(*Remote)
+
+// WithCheckpointCheck makes a Remote adopt a checkpoint only if check
+// accepts it (after its log signature verified): e.g. a witness policy's
+// quorum of cosignatures. A refused checkpoint is a refresh error; the
+// Remote keeps serving the last one it adopted.
+func WithCheckpointCheck(check func(signed []byte) error) RemoteOption {
+	return func(r *Remote) { r.check = check }
+}
+
 // OpenRemote fetches and verifies the current checkpoint of the log served
 // at base (e.g. "http://ingest:8080/") and polls for new ones every poll
 // until Close.
-func OpenRemote(ctx context.Context, base string, v note.Verifier, client *http.Client, poll time.Duration, logger *slog.Logger) (*Remote, error) {
+func OpenRemote(ctx context.Context, base string, v note.Verifier, client *http.Client, poll time.Duration, logger *slog.Logger, opts ...RemoteOption) (*Remote, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("merkle: log URL %q is not an http(s) URL", base)
@@ -69,6 +81,9 @@ func OpenRemote(ctx context.Context, base string, v note.Verifier, client *http.
 	}
 	r := &Remote{base: u, client: client, verifier: v, logger: logger, bundles: newLRU[[][]byte](64),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	for _, o := range opts {
+		o(r)
+	}
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -118,6 +133,11 @@ func (r *Remote) refresh(ctx context.Context) error {
 	cp, _, err := ParseCheckpoint(signed, r.verifier)
 	if err != nil {
 		return fmt.Errorf("merkle: remote checkpoint: %w", err)
+	}
+	if r.check != nil {
+		if err := r.check(signed); err != nil {
+			return fmt.Errorf("merkle: remote checkpoint of size %d refused: %w", cp.Size, err)
+		}
 	}
 	r.mu.RLock()
 	old := r.cp

@@ -3,6 +3,7 @@ package merkle_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -93,5 +94,51 @@ func TestRemote(t *testing.T) {
 	}
 	if !strings.Contains(r.Err().Error(), "not consistent") {
 		t.Fatalf("error: %v", r.Err())
+	}
+}
+
+// TestRemoteCheckpointCheck: a Remote with a check adopts only the
+// checkpoints it accepts, and keeps serving the last one otherwise.
+func TestRemoteCheckpointCheck(t *testing.T) {
+	ctx := context.Background()
+	skey, v := testKey(t)
+	l := openLog(t, t.TempDir(), merkle.Options{SignerKey: skey})
+	defer l.Close()
+	appendN(t, l, 10, 10)
+	srv := httptest.NewServer(l.Handler())
+	defer srv.Close()
+	var refuse atomic.Bool
+	check := func(signed []byte) error {
+		if refuse.Load() {
+			return errors.New("not cosigned")
+		}
+		return nil
+	}
+	r, err := merkle.OpenRemote(ctx, srv.URL, v, srv.Client(), 10*time.Millisecond, nil, merkle.WithCheckpointCheck(check))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	refuse.Store(true)
+	appendN(t, l, 20, 10)
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Err() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a refused checkpoint raised no error")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !bytes.Contains(r.Checkpoint(), []byte("\n10\n")) || !strings.Contains(r.Err().Error(), "not cosigned") {
+		t.Fatalf("after a refused checkpoint: %q, %v", r.Checkpoint(), r.Err())
+	}
+	refuse.Store(false)
+	for !bytes.Contains(r.Checkpoint(), []byte("\n20\n")) {
+		if time.Now().After(deadline) {
+			t.Fatal("an accepted checkpoint was never adopted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := merkle.OpenRemote(ctx, srv.URL, v, srv.Client(), time.Second, nil, merkle.WithCheckpointCheck(func([]byte) error { return errors.New("no") })); err == nil {
+		t.Fatal("OpenRemote adopted a refused first checkpoint")
 	}
 }

@@ -67,7 +67,18 @@ func serveGateway(ctx context.Context, env *cliEnv, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("gateway.log_public_key: %w", err)
 	}
-	log, err := merkle.OpenRemote(ctx, cfg.Gateway.LogURL, verifier, nil, 500*time.Millisecond, logger)
+	policy, err := cfg.GatewayWitnessPolicy()
+	if err != nil {
+		return err
+	}
+	var remoteOpts []merkle.RemoteOption
+	if policy != nil {
+		remoteOpts = append(remoteOpts, merkle.WithCheckpointCheck(func(signed []byte) error {
+			_, err := policy.Check(signed, verifier)
+			return err
+		}))
+	}
+	log, err := merkle.OpenRemote(ctx, cfg.Gateway.LogURL, verifier, nil, 500*time.Millisecond, logger, remoteOpts...)
 	if err != nil {
 		return fmt.Errorf("couldn't follow the log at %s: %w", cfg.Gateway.LogURL, err)
 	}

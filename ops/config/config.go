@@ -412,6 +412,7 @@ func (c *Config) resolvePaths(base string) {
 	abs(&c.Log.Dir)
 	abs(&c.Log.KeyFile)
 	abs(&c.Log.WitnessPolicy)
+	abs(&c.Gateway.WitnessPolicy)
 	abs(&c.Witness.KeyFile)
 	abs(&c.Witness.StateDir)
 	abs(&c.Catalog.Dir)

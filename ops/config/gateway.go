@@ -34,6 +34,7 @@ const DefaultGatewayListen = "127.0.0.1:8081"
 //	  outbox: /var/lib/crossledger/gateway-outbox.db
 //	  log_url: http://ingest:9464/       # the log's tile and proof API
 //	  log_public_key: haidian.example/crossledger+1a2b3c4d+AbC…
+//	  witness_policy: /etc/crossledger/witnesses.policy   # follow only checkpoints its quorum cosigned
 //	  purposes: [real-estate-transfer, tax-assessment]
 //	  issuers:
 //	    - issuer: https://idp.haidian.example
@@ -63,6 +64,11 @@ type Gateway struct {
 	// Every checkpoint the gateway follows must be signed by it and
 	// consistent with the last. Required.
 	LogPublicKey string `yaml:"log_public_key"`
+	// WitnessPolicy, if set, is a C2SP tlog-policy file: the gateway
+	// follows the log only to checkpoints carrying its quorum of witness
+	// cosignatures, so it never hands out a proof the witnesses did not
+	// vouch for.
+	WitnessPolicy string `yaml:"witness_policy"`
 	// Purposes are the business purposes callers may declare. Required.
 	Purposes []string `yaml:"purposes"`
 	// Issuers are the token issuers the gateway trusts. Required.
@@ -129,6 +135,9 @@ func (c *Config) ValidateGateway() error {
 	}
 	if _, err := note.NewVerifier(vkey); err != nil {
 		return c.errorf("gateway.log_public_key", "is not a note verifier key: %v", err)
+	}
+	if _, err := c.GatewayWitnessPolicy(); err != nil {
+		return err
 	}
 	if err := checkHostPort(g.listen()); err != nil {
 		return c.errorf("gateway.listen", "%v", err)

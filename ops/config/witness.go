@@ -123,7 +123,23 @@ func (c *Config) WitnessPolicy() (*witness.Policy, error) {
 	return p, nil
 }
 
-// witnessTimeout checks log.witness_timeout.
+// GatewayWitnessPolicy reads gateway.witness_policy (nil when unset).
+func (c *Config) GatewayWitnessPolicy() (*witness.Policy, error) {
+	if c.Gateway.WitnessPolicy == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.Gateway.WitnessPolicy)
+	if err != nil {
+		return nil, c.errorf("gateway.witness_policy", "%v", err)
+	}
+	p, err := witness.ParsePolicy(b)
+	if err != nil {
+		return nil, c.errorf("gateway.witness_policy", "%s: %v", c.Gateway.WitnessPolicy, err)
+	}
+	return p, nil
+}
+
+// checkWitnessTimeout checks log.witness_timeout.
 func (c *Config) checkWitnessTimeout() error {
 	if c.Log.WitnessTimeout < 0 || c.Log.WitnessTimeout > 5*time.Minute {
 		return c.errorf("log.witness_timeout", "must be in [0, 5m], got %v", c.Log.WitnessTimeout)
