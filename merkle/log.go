@@ -314,19 +314,8 @@ func (l *Log) create() error {
 func (l *Log) writeJournalBase(signed, state []byte) error {
 	rec := &journalRecord{kind: kindBase, first: l.b.size(), state: state, checkpoint: signed, rangeHash: l.b.rng.Hashes()}
 	data := appendJournalRecord([]byte(journalMagic), rec)
-	steps := []struct {
-		what string
-		do   func() error
-	}{
-		{"write", func() error { return l.st.WriteFile(journalTemp, data) }},
-		{"sync", func() error { return l.st.Sync(journalTemp) }},
-		{"rename", func() error { return l.st.Rename(journalTemp, journalPath) }},
-		{"sync dir of", func() error { return l.st.SyncDir(".") }},
-	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			return fmt.Errorf("merkle: couldn't %s new journal: %w", s.what, err)
-		}
+	if err := l.replaceFile(journalTemp, journalPath, data); err != nil {
+		return err
 	}
 	l.journalSize = int64(len(data))
 	return nil

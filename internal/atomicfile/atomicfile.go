@@ -44,6 +44,18 @@ func CreateNew(name string, perm fs.FileMode, write func(io.Writer) error) error
 	if _, err := os.Lstat(name); err == nil {
 		return &fs.PathError{Op: "create", Path: name, Err: fs.ErrExist}
 	}
+	return place(name, perm, write, func(tmp string) error {
+		if err := os.Link(tmp, name); err != nil {
+			return fmt.Errorf("atomicfile: couldn't create %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// place writes a temporary file beside name (mode perm, contents from
+// write, fsynced), gives it name with put, removes the temporary name and
+// fsyncs the directory. Temporary files of dead writers go first.
+func place(name string, perm fs.FileMode, write func(io.Writer) error, put func(tmp string) error) error {
 	if _, err := RemoveTemps(name); err != nil {
 		return err
 	}
@@ -64,12 +76,9 @@ func CreateNew(name string, perm fs.FileMode, write func(io.Writer) error) error
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("atomicfile: couldn't sync %s: %w", tmp, err)
 		}
-		if err := os.Link(tmp, name); err != nil {
-			return fmt.Errorf("atomicfile: couldn't create %s: %w", name, err)
-		}
-		return nil
+		return put(tmp)
 	}()
-	if rerr := os.Remove(tmp); rerr != nil && err == nil {
+	if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 		err = fmt.Errorf("atomicfile: couldn't remove %s: %w", tmp, rerr)
 	}
 	if err != nil {
@@ -93,36 +102,18 @@ func WriteNew(name string, data []byte, perm fs.FileMode) error {
 // Replace returns nil, data is durable under name. Writers of one name
 // must not run concurrently (the caller serialises them).
 func Replace(name string, data []byte, perm fs.FileMode) error {
-	if _, err := RemoveTemps(name); err != nil {
-		return err
+	write := func(w io.Writer) error {
+		if _, err := w.Write(data); err != nil {
+			return fmt.Errorf("atomicfile: couldn't write beside %s: %w", name, err)
+		}
+		return nil
 	}
-	dir := filepath.Dir(name)
-	f, err := createLocked(dir, tempPattern(name))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tmp := f.Name()
-	err = func() error {
-		if err := f.Chmod(perm); err != nil {
-			return fmt.Errorf("atomicfile: couldn't set the mode of %s: %w", tmp, err)
-		}
-		if _, err := f.Write(data); err != nil {
-			return fmt.Errorf("atomicfile: couldn't write %s: %w", tmp, err)
-		}
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("atomicfile: couldn't sync %s: %w", tmp, err)
-		}
+	return place(name, perm, write, func(tmp string) error {
 		if err := os.Rename(tmp, name); err != nil {
 			return fmt.Errorf("atomicfile: couldn't replace %s: %w", name, err)
 		}
 		return nil
-	}()
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
+	})
 }
 
 // createLocked creates a temporary file in dir and takes an exclusive

@@ -548,15 +548,21 @@ func checkHostPort(s string) error {
 // LogKey returns the log signer key: $CROSSLEDGER_LOG_KEY, or the contents
 // of log.key_file.
 func (c *Config) LogKey() (string, error) {
-	if c.Log.key != "" {
-		return c.Log.key, nil
+	return c.key(c.Log.key, c.Log.KeyFile, "log.key_file", EnvLogKey, "log")
+}
+
+// key returns a signer key: fromEnv if set, else the contents of file
+// (the config field named field, overridden by $env).
+func (c *Config) key(fromEnv, file, field, env, what string) (string, error) {
+	if fromEnv != "" {
+		return fromEnv, nil
 	}
-	if c.Log.KeyFile == "" {
-		return "", c.errorf("log.key_file", "is required (or set $%s to the key)", EnvLogKey)
+	if file == "" {
+		return "", c.errorf(field, "is required (or set $%s to the key)", env)
 	}
-	b, err := os.ReadFile(c.Log.KeyFile)
+	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("couldn't read log key: %w", err)
+		return "", fmt.Errorf("couldn't read %s key: %w", what, err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }

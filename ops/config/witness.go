@@ -55,17 +55,7 @@ type WitnessedLog struct {
 // WitnessKey returns the witness signer key: $CROSSLEDGER_WITNESS_KEY, or
 // the contents of witness.key_file.
 func (c *Config) WitnessKey() (string, error) {
-	if c.Witness.key != "" {
-		return c.Witness.key, nil
-	}
-	if c.Witness.KeyFile == "" {
-		return "", c.errorf("witness.key_file", "is required (or set $%s to the key)", EnvWitnessKey)
-	}
-	b, err := os.ReadFile(c.Witness.KeyFile)
-	if err != nil {
-		return "", fmt.Errorf("couldn't read witness key: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
+	return c.key(c.Witness.key, c.Witness.KeyFile, "witness.key_file", EnvWitnessKey, "witness")
 }
 
 // ValidateWitness checks that c has everything `crossledger witness` needs.
@@ -106,37 +96,36 @@ func (c *Config) WitnessLogs() []witness.LogConfig {
 // quorum must cosign each checkpoint before the log publishes it (nil
 // when unset: the log alone vouches for its checkpoints).
 func (c *Config) WitnessPolicy() (*witness.Policy, error) {
-	if c.Log.WitnessPolicy == "" {
+	p, err := c.policy("log.witness_policy", c.Log.WitnessPolicy)
+	if p == nil || err != nil {
+		return nil, err
+	}
+	if _, err := witness.NewCosigner(p, nil, 0, nil); err != nil { // the log must reach its witnesses
+		return nil, c.errorf("log.witness_policy", "%s: %v", c.Log.WitnessPolicy, err)
+	}
+	return p, nil
+}
+
+// policy reads the C2SP tlog-policy file of a config field (nil, nil
+// when the field is unset).
+func (c *Config) policy(field, file string) (*witness.Policy, error) {
+	if file == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(c.Log.WitnessPolicy)
+	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, c.errorf("log.witness_policy", "%v", err)
+		return nil, c.errorf(field, "%v", err)
 	}
 	p, err := witness.ParsePolicy(b)
 	if err != nil {
-		return nil, c.errorf("log.witness_policy", "%s: %v", c.Log.WitnessPolicy, err)
-	}
-	if _, err := witness.NewCosigner(p, nil, 0, nil); err != nil {
-		return nil, c.errorf("log.witness_policy", "%s: %v", c.Log.WitnessPolicy, err)
+		return nil, c.errorf(field, "%s: %v", file, err)
 	}
 	return p, nil
 }
 
 // GatewayWitnessPolicy reads gateway.witness_policy (nil when unset).
 func (c *Config) GatewayWitnessPolicy() (*witness.Policy, error) {
-	if c.Gateway.WitnessPolicy == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(c.Gateway.WitnessPolicy)
-	if err != nil {
-		return nil, c.errorf("gateway.witness_policy", "%v", err)
-	}
-	p, err := witness.ParsePolicy(b)
-	if err != nil {
-		return nil, c.errorf("gateway.witness_policy", "%s: %v", c.Gateway.WitnessPolicy, err)
-	}
-	return p, nil
+	return c.policy("gateway.witness_policy", c.Gateway.WitnessPolicy)
 }
 
 // checkWitnessTimeout checks log.witness_timeout.
