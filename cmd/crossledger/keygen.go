@@ -37,12 +37,12 @@ func runKeygen(_ context.Context, env *cliEnv, args []string) error {
 	switch kind {
 	case "log":
 		if *origin == "" {
-			return errors.New("--origin is required for a log key")
+			return usageErrorf(fs, "--origin is required for a log key")
 		}
 		return writeNoteKeyPair(env, filepath.Join(*out, sanitize(*origin)), *origin, "log", merkle.GenerateKey, merkle.VerifierKey)
 	case "witness":
 		if *name == "" {
-			return errors.New("--name is required for a witness key")
+			return usageErrorf(fs, "--name is required for a witness key")
 		}
 		verifier := func(skey string) (string, error) {
 			s, err := witness.NewSigner(skey)
@@ -54,7 +54,7 @@ func runKeygen(_ context.Context, env *cliEnv, args []string) error {
 		return writeNoteKeyPair(env, filepath.Join(*out, sanitize(*name)), *name, "witness", witness.GenerateKey, verifier)
 	case "department":
 		if *id == "" {
-			return errors.New("--id is required for a department key")
+			return usageErrorf(fs, "--id is required for a department key")
 		}
 		pub, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {

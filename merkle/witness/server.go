@@ -3,6 +3,7 @@ package witness
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -336,7 +337,8 @@ func decide(size uint64, root []byte, req AddCheckpoint, cp merkle.Checkpoint) *
 		return reject(http.StatusUnprocessableEntity, "a proof between equal sizes must be empty")
 	case req.OldSize > 0 && req.OldSize < cp.Size:
 		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, req.OldSize, cp.Size, req.Proof, root, cp.Hash); err != nil {
-			return reject(http.StatusUnprocessableEntity, "consistency proof from %d to %d does not verify: %v", req.OldSize, cp.Size, err)
+			return reject(http.StatusUnprocessableEntity, "consistency proof from %d to %d does not verify against the cosigned root %s: the log forked, or the proof is wrong",
+				req.OldSize, cp.Size, base64.StdEncoding.EncodeToString(root))
 		}
 	}
 	return nil
