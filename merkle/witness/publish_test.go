@@ -52,7 +52,7 @@ type testWitness struct {
 	srv                   *httptest.Server
 }
 
-func (w *testWitness) start(t *testing.T, logVKey string) *witness.Server {
+func (w *testWitness) start(t testing.TB, logVKey string) *witness.Server {
 	t.Helper()
 	s, err := witness.NewSigner(w.skey)
 	if err != nil {
@@ -66,7 +66,7 @@ func (w *testWitness) start(t *testing.T, logVKey string) *witness.Server {
 	return ws
 }
 
-func newWitnesses(t *testing.T, n int, logVKey string) []*testWitness {
+func newWitnesses(t testing.TB, n int, logVKey string) []*testWitness {
 	var ws []*testWitness
 	for i := range n {
 		name := fmt.Sprintf("w%d.example/witness", i+1)
