@@ -201,7 +201,6 @@ func (d *devLedger) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.banner(plan)
 
 	sim := newStage("simulator")
 	goFn(sim, "simulator", plan.run)
@@ -229,6 +228,14 @@ func (d *devLedger) run(ctx context.Context) error {
 		defer cancel()
 		d.srv.Shutdown(sctx)
 	}
+	// The tile API answers 503 until the witnesses cosigned a first
+	// checkpoint: announce the ledger once they have (a moment).
+	wctx, cancel := context.WithTimeout(done, 30*time.Second)
+	if err := d.Log.WaitPublished(wctx, 0); err != nil && done.Err() == nil {
+		d.env.Logger.Warn("dev: the witnesses have not cosigned a checkpoint yet; /checkpoint answers 503 until they do")
+	}
+	cancel()
+	d.banner(plan)
 
 	<-done.Done()
 	cause := context.Cause(done)

@@ -13,18 +13,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,7 +33,7 @@ import (
 
 	"github.com/crossledger/crossledger/merkle"
 	"github.com/crossledger/crossledger/merkle/witness"
-	"github.com/crossledger/crossledger/ops/testenv"
+	"github.com/crossledger/crossledger/ops/testenv/litewitness"
 )
 
 // TestLitewitnessCosignsOurLog: torchwood's litewitness, its key in a
@@ -48,43 +43,24 @@ import (
 // (422), and, killed and restarted on its database, an older checkpoint
 // (409 with its size) and the fork again, while the honest log goes on.
 func TestLitewitnessCosignsOurLog(t *testing.T) {
-	lwBin, ctlBin := testenv.Litewitness(t)
-	agentBin, keygenBin, addBin := needTool(t, "ssh-agent"), needTool(t, "ssh-keygen"), needTool(t, "ssh-add")
 	const (
 		lwOrigin = "example.com/crossledger/litewitness-interop"
 		lwName   = "lw.example/witness"
 	)
-	dir := t.TempDir()
-
-	sock := startSSHAgent(t, agentBin, dir)
-	keyFile := filepath.Join(dir, "witness_key")
-	runTool(t, nil, keygenBin, "-q", "-t", "ed25519", "-N", "", "-C", "litewitness-interop", "-f", keyFile)
-	runTool(t, []string{"SSH_AUTH_SOCK=" + sock}, addBin, keyFile)
-	fp := strings.Fields(runTool(t, nil, keygenBin, "-l", "-E", "sha256", "-f", keyFile+".pub"))
-	if len(fp) < 2 || !strings.HasPrefix(fp[1], "SHA256:") {
-		t.Fatalf("ssh-keygen -l printed %q", fp)
-	}
-	fingerprint := fp[1]
-	tv := publicCosignatureVerifier(t, lwName, sshEd25519Key(t, keyFile+".pub"))
-
 	skey, logVKey, err := merkle.GenerateKey(lwOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := filepath.Join(dir, "litewitness.db")
-	runTool(t, nil, ctlBin, "add-log", "-db", db, "-origin", lwOrigin)
-	runTool(t, nil, ctlBin, "add-key", "-db", db, "-origin", lwOrigin, "-key", logVKey)
-
-	addr := freeAddr(t)
-	lw := startLitewitness(t, lwBin, addr, db, sock, fingerprint, lwName)
-	vkey := loggedVKey(t, lw)
+	lw := litewitness.StartNamed(t, lwName, lwOrigin, logVKey)
+	tv := publicCosignatureVerifier(t, lwName, lw.PublicKey)
+	vkey := lw.VKey
 	if vkey != tv.String() {
 		t.Fatalf("litewitness's verifier key %s, computed from its ssh key %s", vkey, tv.String())
 	}
 	if v, err := witness.NewVerifier(vkey); err != nil || v.String() != vkey {
 		t.Fatalf("our cosignature/v1 verifier on litewitness's key: %v", err)
 	}
-	url := "http://" + addr
+	url := lw.URL
 	p, err := witness.ParsePolicy(fmt.Appendf(nil, "log %s\nwitness LW %s %s\nquorum LW\n", logVKey, vkey, url))
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +105,7 @@ func TestLitewitnessCosignsOurLog(t *testing.T) {
 			}
 		}
 		// litewitness's own record of the tree it cosigned.
-		st := litewitnessState(t, ctlBin, db, lwOrigin)
+		st := lw.State()
 		if st.Size != size || st.RootHash != base64.StdEncoding.EncodeToString(v.Checkpoint.Hash) {
 			t.Fatalf("litewitness's database holds size %d root %s, the log published size %d root %x", st.Size, st.RootHash, size, v.Checkpoint.Hash)
 		}
@@ -171,14 +147,13 @@ func TestLitewitnessCosignsOurLog(t *testing.T) {
 	if _, _, err := fc.Cosign(context.Background(), fork.Head(), fork.Size(), fork); err == nil || !strings.Contains(err.Error(), "422") {
 		t.Fatalf("cosigning the fork through litewitness: %v, want a 422", err)
 	}
-	if st := litewitnessState(t, ctlBin, db, lwOrigin); st.Size != top {
+	if st := lw.State(); st.Size != top {
 		t.Fatalf("litewitness moved to size %d on a fork", st.Size)
 	}
 
 	// Killed and restarted on its database, it remembers.
-	lw.stop()
-	lw = startLitewitness(t, lwBin, addr, db, sock, fingerprint, lwName)
-	if got := loggedVKey(t, lw); got != vkey {
+	lw.Restart()
+	if got := lw.LoggedVKey(); got != vkey {
 		t.Fatalf("restarted litewitness's key %s, before %s", got, vkey)
 	}
 	want := fmt.Sprintf("%d\n", top)
@@ -452,218 +427,6 @@ func publicCosignatureVerifier(t *testing.T, name string, pub ed25519.PublicKey)
 		t.Fatal(err)
 	}
 	return s.Verifier()
-}
-
-// sshEd25519Key reads an OpenSSH "ssh-ed25519 <base64 blob> comment" public
-// key file: the blob is string "ssh-ed25519", string key (RFC 4253).
-func sshEd25519Key(t *testing.T, path string) ed25519.PublicKey {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 || f[0] != "ssh-ed25519" {
-		t.Fatalf("%s: not an ssh-ed25519 key: %q", path, b)
-	}
-	blob, err := base64.StdEncoding.DecodeString(f[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fields [][]byte
-	for len(blob) >= 4 {
-		n := binary.BigEndian.Uint32(blob)
-		if uint64(n) > uint64(len(blob)-4) {
-			break
-		}
-		fields, blob = append(fields, blob[4:4+n]), blob[4+n:]
-	}
-	if len(fields) != 2 || string(fields[0]) != "ssh-ed25519" || len(fields[1]) != ed25519.PublicKeySize || len(blob) != 0 {
-		t.Fatalf("%s: malformed ssh-ed25519 blob", path)
-	}
-	return ed25519.PublicKey(fields[1])
-}
-
-// litewitnessLog is a line of `witnessctl list-logs`.
-type litewitnessLog struct {
-	Origin   string   `json:"origin"`
-	Size     uint64   `json:"size"`
-	RootHash string   `json:"root_hash"`
-	Keys     []string `json:"keys"`
-}
-
-func litewitnessState(t *testing.T, ctl, db, origin string) litewitnessLog {
-	t.Helper()
-	out := runTool(t, nil, ctl, "list-logs", "-db", db)
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var l litewitnessLog
-		if err := json.Unmarshal([]byte(line), &l); err != nil {
-			t.Fatalf("witnessctl list-logs line %q: %v", line, err)
-		}
-		if l.Origin == origin {
-			return l
-		}
-	}
-	t.Fatalf("witnessctl list-logs has no %q: %q", origin, out)
-	return litewitnessLog{}
-}
-
-func startLitewitness(t *testing.T, bin, addr, db, sock, fingerprint, name string) *process {
-	t.Helper()
-	c := startProcess(t, "litewitness", nil, bin, "-listen", addr, "-db", db, "-ssh-agent", sock, "-key", fingerprint, "-name", name)
-	client := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c.exited() {
-			t.Fatalf("litewitness exited:\n%s", c.out)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("litewitness not answering on %s:\n%s", addr, c.out)
-		}
-		resp, err := client.Get("http://" + addr + "/")
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return c
-		}
-	}
-}
-
-var vkeyLine = regexp.MustCompile(`msg="verifier key" vkey=("?)(\S+?)("?)(\s|$)`)
-
-// loggedVKey is the verifier key litewitness logs as it starts.
-func loggedVKey(t *testing.T, c *process) string {
-	t.Helper()
-	m := vkeyLine.FindStringSubmatch(c.out.String())
-	if m == nil {
-		t.Fatalf("litewitness logged no verifier key:\n%s", c.out)
-	}
-	return m[2]
-}
-
-func startSSHAgent(t *testing.T, bin, dir string) string {
-	t.Helper()
-	sock := filepath.Join(dir, "agent.sock")
-	if len(sock) > 100 { // sun_path's limit
-		d, err := os.MkdirTemp("", "lw")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(d) })
-		sock = filepath.Join(d, "agent.sock")
-	}
-	c := startProcess(t, "ssh-agent", nil, bin, "-D", "-a", sock)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			return sock
-		}
-		if c.exited() || time.Now().After(deadline) {
-			t.Fatalf("ssh-agent did not open %s:\n%s", sock, c.out)
-		}
-	}
-}
-
-// freeAddr is a 127.0.0.1 address nothing listened on a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if testenv.Required() {
-		t.Fatalf("%s is required (%s=1): %v", name, testenv.EnvRequire, err)
-	}
-	t.Skipf("%s not available: %v", name, err)
-	return ""
-}
-
-// runTool runs a command to completion and returns its standard output.
-func runTool(t *testing.T, env []string, bin string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, stdout.Bytes(), stderr.Bytes())
-	}
-	return stdout.String()
-}
-
-// process is a process the test started; it is killed at the latest when
-// the test ends.
-type process struct {
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
-}
-
-func startProcess(t *testing.T, name string, env []string, bin string, args ...string) *process {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	c := &process{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = c.out, c.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("couldn't start %s: %v", name, err)
-	}
-	go func() { cmd.Wait(); close(c.done) }()
-	t.Cleanup(func() {
-		c.stop()
-		if t.Failed() {
-			t.Logf("%s (pid %d) output:\n%s", name, cmd.Process.Pid, c.out)
-		}
-	})
-	return c
-}
-
-// stop kills the process (no chance to clean up: a crash) and waits.
-func (c *process) stop() {
-	c.cmd.Process.Kill()
-	<-c.done
-}
-
-func (c *process) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *lockedBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *lockedBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // witnessRecorder serves the current witness and records each add-checkpoint
