@@ -40,7 +40,7 @@ var commands = []command{
 	{"dev", "run the whole ledger in one process on embedded defaults (broker, ingest, log, SQLite projection, demo departments) under ./data", runDev},
 	{"ingest", "run ingest, the log and the projector against Kafka and a projection store, from one YAML config (--config)", runIngest},
 	{"gateway", "run the GraphQL gateway against a running ledger (log over HTTP, projection store, Kafka), configured by one YAML file", runGateway},
-	{"keygen", "make a log signing key (note format) or a department Ed25519 key", runKeygen},
+	{"keygen", "make a log signing key (note format), a department Ed25519 key, or a witness cosigning key", runKeygen},
 	{"grant", "sign a grant or revoke as the owning department; publish it through its outbox or write it for submitGrant", runGrant},
 	{"schema", "check department schema files, or print the built-in demo schemas", runSchema},
 	{"token", "issue a gateway bearer token (JWT) from the local dev issuer that 'crossledger dev' trusts", runToken},
