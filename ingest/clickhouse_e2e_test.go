@@ -194,9 +194,7 @@ func checkStatuses(t *testing.T, ctx context.Context, clients map[string]*adapte
 // grow, and each redelivery must get a duplicate receipt naming the
 // original leaf, with a proof that verifies.
 func TestClickHouseEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("large end-to-end run")
-	}
+	testenv.Long(t, "large end-to-end run")
 	addr := testenv.ClickHouse(t)
 	total := ingesttest.EnvInt(t, "CROSSLEDGER_CH_E2E_CHANGES", 100000)
 	// Generous: a loaded -race run is many times slower than a plain

@@ -19,6 +19,7 @@ import (
 	"github.com/crossledger/crossledger/ingest"
 	"github.com/crossledger/crossledger/ingest/ingesttest"
 	"github.com/crossledger/crossledger/merkle"
+	"github.com/crossledger/crossledger/ops/testenv"
 	"github.com/crossledger/crossledger/schema"
 	"github.com/crossledger/crossledger/store/sqlite"
 )
@@ -79,9 +80,7 @@ func envInt(t *testing.T, name string, def int) int { return ingesttest.EnvInt(t
 // CROSSLEDGER_CRASH_CHANGES (default 6000) and CROSSLEDGER_CRASH_KILLS
 // (default 10) scale it; e.g. 200000 and 20 for a long run.
 func TestCrashRecovery(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills real processes; slow")
-	}
+	testenv.Long(t, "kills real processes; slow")
 	total := envInt(t, "CROSSLEDGER_CRASH_CHANGES", 6000)
 	kills := envInt(t, "CROSSLEDGER_CRASH_KILLS", 10)
 	// The deadlines only stop a hung run. Under -race every SQLite

@@ -25,9 +25,7 @@ import (
 // CROSSLEDGER_CH_OUTAGE_CHANGES (default 3000) is the load: a quarter
 // before the outage, half during it, a quarter after.
 func TestClickHouseOutage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("stops a server for 30s")
-	}
+	testenv.Long(t, "stops a server for 30s")
 	total := ingesttest.EnvInt(t, "CROSSLEDGER_CH_OUTAGE_CHANGES", 3000)
 	outage := time.Duration(ingesttest.EnvInt(t, "CROSSLEDGER_CH_OUTAGE_SECONDS", 30)) * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+outage+time.Duration(total)*10*time.Millisecond)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/crossledger/crossledger/adapters"
 	"github.com/crossledger/crossledger/ingest/ingesttest"
+	"github.com/crossledger/crossledger/ops/testenv"
 	"github.com/crossledger/crossledger/schema"
 )
 
@@ -190,9 +191,7 @@ func readPublished(path string) ([]publishedRec, int, error) {
 //
 // CROSSLEDGER_SDKKILL_CHANGES (default 600) is the changes per department.
 func TestSDKKilledMidPublish(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills real processes")
-	}
+	testenv.Long(t, "kills real processes")
 	perDept := ingesttest.EnvInt(t, "CROSSLEDGER_SDKKILL_CHANGES", 600)
 	kills := ingesttest.EnvInt(t, "CROSSLEDGER_SDKKILL_KILLS", 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Duration(perDept)*100*time.Millisecond)

@@ -18,9 +18,6 @@ import (
 	"github.com/crossledger/crossledger/ops/testenv"
 )
 
-// EnvBin names the crossledger binary that run-tests.sh built.
-const EnvBin = "CROSSLEDGER_BIN"
-
 // The lines of `crossledger dev`'s banner this test reads (two spaces of
 // indent, then the name padded to 11 columns):
 //
@@ -43,13 +40,7 @@ var (
 // c2sp.org/tlog-proof@v1 bundle in the result, with no request leaving
 // 127.0.0.1.
 func TestBrowserGraphiQL(t *testing.T) {
-	bin := os.Getenv(EnvBin)
-	if bin == "" {
-		if testenv.Required() {
-			t.Fatalf("%s is unset (%s=1): run the tests with `make test`, which builds the binary", EnvBin, testenv.EnvRequire)
-		}
-		t.Skipf("%s is unset: set it to a built crossledger binary or run `make test`", EnvBin)
-	}
+	bin := testenv.Binary(t)
 	script := needBrowser(t)
 
 	artifacts := os.Getenv("CROSSLEDGER_TEST_ARTIFACTS")

@@ -31,10 +31,6 @@ import (
 	"github.com/crossledger/crossledger/ops/testenv"
 )
 
-// envWitnessBin names the crossledger binary the witness process test runs
-// (ops/testenv/run-tests.sh builds it).
-const envWitnessBin = "CROSSLEDGER_BIN"
-
 func TestKeygenWitness(t *testing.T) {
 	const name = "tax.example/witness"
 	dir := t.TempDir()
@@ -396,14 +392,7 @@ func startWitnessBinary(bin string) func(t *testing.T, cfg string) *witnessProc 
 func TestWitnessCommand(t *testing.T) {
 	t.Run("in-process", func(t *testing.T) { testWitnessCommand(t, startWitnessInProcess) })
 	t.Run("binary", func(t *testing.T) {
-		bin := os.Getenv(envWitnessBin)
-		if bin == "" {
-			if testenv.Required() {
-				t.Fatalf("%s is unset (%s=1): run the tests with `make test`, which builds the binary", envWitnessBin, testenv.EnvRequire)
-			}
-			t.Skipf("%s is unset: set it to a built crossledger binary or run `make test`", envWitnessBin)
-		}
-		testWitnessCommand(t, startWitnessBinary(bin))
+		testWitnessCommand(t, startWitnessBinary(testenv.Binary(t)))
 	})
 }
 

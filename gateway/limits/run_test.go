@@ -499,8 +499,13 @@ func FuzzCheckerMeasuresWhatRuns(f *testing.F) {
 	f.Add(`query A { items { id } } query B { nodes { id } }`, "B")
 	r := newRunner(f)
 	f.Fuzz(func(t *testing.T, q, op string) {
-		if len(q) > 64<<10 {
-			t.Skip() // refused by length before parsing
+		if len(q) > Default().MaxQueryBytes {
+			// Refused by length before parsing: nothing runs.
+			_, err := r.c.Check(q, op, runVars())
+			if le, ok := errors.AsType[*LimitError](err); !ok || le.Code != CodeQueryTooLarge {
+				t.Fatalf("a %d-byte query: %v, want %s", len(q), err, CodeQueryTooLarge)
+			}
+			return
 		}
 		r.checkRun(t, q, op)
 	})

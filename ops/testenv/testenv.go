@@ -18,6 +18,8 @@ const (
 	EnvPostgres   = "CROSSLEDGER_TEST_POSTGRES"   // PostgreSQL URL (wal_level=logical)
 	EnvKafka      = "CROSSLEDGER_TEST_KAFKA"      // host:port of the Kafka-protocol broker
 	EnvRequire    = "CROSSLEDGER_REQUIRE_SERVICES"
+	// Path of a crossledger binary built from this tree (make test builds it).
+	EnvBin = "CROSSLEDGER_BIN"
 	// Paths of torchwood's litewitness and witnessctl binaries.
 	EnvLitewitness = "CROSSLEDGER_TEST_LITEWITNESS"
 	EnvWitnessctl  = "CROSSLEDGER_TEST_WITNESSCTL"
@@ -35,10 +37,27 @@ func Postgres(t testing.TB) string { return need(t, EnvPostgres, "PostgreSQL") }
 // Kafka returns the broker address or skips/fails t.
 func Kafka(t testing.TB) string { return need(t, EnvKafka, "Kafka-protocol broker") }
 
+// Binary returns the path of the crossledger binary or skips/fails t.
+func Binary(t testing.TB) string { return need(t, EnvBin, "a built crossledger binary") }
+
 // Litewitness returns the paths of torchwood's litewitness and witnessctl
 // or skips/fails t.
 func Litewitness(t testing.TB) (litewitness, witnessctl string) {
 	return need(t, EnvLitewitness, "torchwood's litewitness"), need(t, EnvWitnessctl, "torchwood's witnessctl")
+}
+
+// Long is called first by a long acceptance test: under -short it is
+// skipped — unless CROSSLEDGER_REQUIRE_SERVICES=1, when it fails, because a
+// run that was meant to check everything must not pass without it.
+func Long(t testing.TB, why string) {
+	t.Helper()
+	if !testing.Short() {
+		return
+	}
+	if Required() {
+		t.Fatalf("%s: this acceptance test cannot be skipped with -short when %s=1", why, EnvRequire)
+	}
+	t.Skipf("-short: %s", why)
 }
 
 func need(t testing.TB, env, what string) string {
