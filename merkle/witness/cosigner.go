@@ -43,8 +43,7 @@ type remote struct {
 	w        Witness
 	url      string
 	mu       sync.Mutex
-	size     uint64 // its latest cosigned size, as last learned
-	known    bool   // size was learned (from a 200 or a 409)
+	size     uint64 // its latest cosigned size, as last learned (0 at first)
 	failures int
 	retryAt  time.Time
 }
@@ -117,9 +116,10 @@ func (c *Cosigner) Cosign(ctx context.Context, signed []byte, size uint64, src P
 		ask = c.remotes // the quorum needs those backing off too
 	}
 	answers := make(chan answer, len(ask))
+	proofs := &proofMemo{src: src, byOld: map[uint64]*proofOnce{}}
 	for _, r := range ask {
 		go func() {
-			line, err := c.ask(ctx, r, signed, size, src)
+			line, err := c.ask(ctx, r, signed, size, proofs)
 			answers <- answer{r, line, err}
 		}()
 	}
@@ -150,6 +150,32 @@ func (c *Cosigner) Cosign(ctx context.Context, signed []byte, size uint64, src P
 	}
 	out, err := Merge(signed, lines...)
 	return out, names, err
+}
+
+// proofMemo builds each consistency proof of a round once: witnesses at
+// the same old size (the usual case) share it.
+type proofMemo struct {
+	src   ProofSource
+	mu    sync.Mutex
+	byOld map[uint64]*proofOnce
+}
+
+type proofOnce struct {
+	once   sync.Once
+	hashes [][]byte
+	err    error
+}
+
+func (m *proofMemo) ConsistencyProof(ctx context.Context, old, size uint64) ([][]byte, error) {
+	m.mu.Lock()
+	p, ok := m.byOld[old]
+	if !ok {
+		p = &proofOnce{}
+		m.byOld[old] = p
+	}
+	m.mu.Unlock()
+	p.once.Do(func() { p.hashes, p.err = m.src.ConsistencyProof(ctx, old, size) })
+	return p.hashes, p.err
 }
 
 // canMeet reports whether the witnesses in rs could meet the quorum.
@@ -195,7 +221,7 @@ func (c *Cosigner) ask(ctx context.Context, r *remote, signed []byte, size uint6
 				return nil, err
 			}
 			r.mu.Lock()
-			r.size, r.known = size, true
+			r.size = size
 			r.mu.Unlock()
 			return line, nil
 		case http.StatusConflict:
@@ -204,7 +230,7 @@ func (c *Cosigner) ask(ctx context.Context, r *remote, signed []byte, size uint6
 				return nil, fmt.Errorf("409 with a malformed size: %v", err)
 			}
 			r.mu.Lock()
-			r.size, r.known = n, true
+			r.size = n
 			r.mu.Unlock()
 			if attempt > 0 {
 				return nil, fmt.Errorf("409 twice (witness at %d)", n)
@@ -293,7 +319,6 @@ type Status struct {
 	Reason               string // why not, when !OK
 	Witnesses            []string
 	Rounds, Failures     uint64
-	Since                time.Time // when the oldest unpublished commit was first seen
 }
 
 // NewPublisher returns a publisher of log's checkpoints through c.
@@ -367,9 +392,6 @@ func (p *Publisher) round(ctx context.Context) error {
 	p.mu.Lock()
 	p.status.Committed, p.status.Published = c.Size, pubSize
 	due := c.Size > pubSize || p.log.Checkpoint() == nil
-	if due && p.status.Since.IsZero() {
-		p.status.Since = time.Now()
-	}
 	p.mu.Unlock()
 	if !due {
 		p.setStatus(true, "", nil, false)
@@ -384,7 +406,7 @@ func (p *Publisher) round(ctx context.Context) error {
 		return err
 	}
 	p.mu.Lock()
-	p.status.Published, p.status.Since = c.Size, time.Time{}
+	p.status.Published = c.Size
 	p.mu.Unlock()
 	p.setStatus(true, "", names, true)
 	return nil
